@@ -1,0 +1,21 @@
+// Init only: detect the CPU once, then the exports table. No global mutable state, so the
+// addon loads in any number of worker threads (each gets its own class constructors).
+#include <napi.h>
+
+#include "binding.h"
+#include "cpu.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  ws::cpu_features();
+  exports.Set("NativeKey", ws::NativeKey::Define(env));
+  exports.Set("OpensslGcm", ws::OpensslGcm::Define(env));
+  exports.Set("memcpy", Napi::Function::New<ws::Memcpy>(env, "memcpy"));
+  exports.Set("info", Napi::Function::New<ws::Info>(env, "info"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(weightseal, Init)
