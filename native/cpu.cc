@@ -3,6 +3,7 @@
 #include <cpuid.h>
 
 #include <cstring>
+#include <initializer_list>
 
 namespace ws {
 namespace {

@@ -152,7 +152,8 @@ export function plaintextLengthOfBody(bodyBytes: number): number {
     throw new WeightsealError('ERR_TRUNCATED',
       `sealed data is truncated: ${bodyBytes} bytes after the header ${rest === 0 ?
         'end on a chunk boundary, so the final (short) chunk is missing' :
-        'end inside an authentication tag'}; the file was cut short in transfer or on disk`);
+        'end inside an authentication tag'}; the file was cut short in transfer or on disk ` +
+        '(or had bytes appended)');
   }
   if (full + 1 > MAX_CHUNKS) {
     throw new WeightsealError('ERR_TOO_LARGE', 'sealed data exceeds the 2^38-chunk limit of c2sp.org/chunked-encryption');

@@ -1,0 +1,367 @@
+/**
+ * Random access into a sealed message (c2sp.org/chunked-encryption "Implementation notes"):
+ * plaintext byte i lives in chunk i / 16 KiB, found at 56 + k * (16 KiB + 16) in the sealed
+ * bytes. Opening checks the commitment before any chunk is decrypted, then authenticates the
+ * message length by decrypting the final chunk, so `size` can be trusted. A read decrypts
+ * only the chunks it covers and returns nothing of a chunk whose tag fails.
+ *
+ * Reads past the end return the bytes that exist (like FileHandle.read): `read` returns a
+ * shorter buffer, `readInto` returns how many bytes it wrote. A position beyond `size` is
+ * ERR_INVALID_ARG.
+ */
+import type { KeyObject } from 'node:crypto';
+import { open as fsOpen, type FileHandle } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { getBackend, type Backend, type BackendName, type GcmKey } from './backend/index.js';
+import {
+  CHUNK_BYTES, HEADER_BYTES, SEALED_CHUNK_BYTES, TAG_BYTES, checkSuite, chunkCount, contextBytes,
+  inputKeyBytes, plaintextLengthOfBody, type Suite,
+} from './cobblestone.js';
+import { WeightsealError, invalidArg, ioError, isWeightsealError } from './errors.js';
+import { RUN_CHUNKS, importDerived, openChunkRun, parseHeader, wipeDerived } from './format.js';
+import { checkBytes, checkIndex, describe } from './validate.js';
+
+export interface SealedFileOptions {
+  /** 'cobblestone-256' (default, 32-byte key) or 'cobblestone-128' (16-byte key). */
+  suite?: Suite;
+  /** The context the message was sealed with (bytes, or a string taken as UTF-8). */
+  context?: Uint8Array | string;
+  /** Which AES-GCM implementation decrypts (default: native, else noble). */
+  backend?: BackendName | Backend;
+}
+
+/** Where the sealed bytes come from: a file read with positional reads, or memory. */
+interface Source {
+  /** A path or a description, for error messages. */
+  readonly name: string;
+  /** Sealed length in bytes, fixed when opened. */
+  readonly length: number;
+  /** Fills `buf` from `position`; a file that ends early is ERR_TRUNCATED. */
+  readAt(buf: Uint8Array, position: number): Promise<void>;
+  /** The bytes themselves, without a copy, when they are already in memory. */
+  view?(position: number, length: number): Uint8Array;
+  close(): Promise<void>;
+}
+
+class FileSource implements Source {
+  constructor(private readonly fh: FileHandle, readonly name: string, readonly length: number,
+    private readonly owned: boolean) {}
+
+  async readAt(buf: Uint8Array, position: number): Promise<void> {
+    for (let done = 0; done < buf.length;) {
+      let n: number;
+      try {
+        ({ bytesRead: n } = await this.fh.read(buf, done, buf.length - done, position + done));
+      } catch (e) {
+        throw ioError('read', this.name, e);
+      }
+      if (n === 0) {
+        throw new WeightsealError('ERR_TRUNCATED',
+          `${this.name} ended at byte ${position + done}, but was ${this.length} bytes when opened; ` +
+            'it was truncated while in use', { path: this.name });
+      }
+      done += n;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (!this.owned) return;
+    try {
+      await this.fh.close();
+    } catch (e) {
+      throw ioError('close', this.name, e);
+    }
+  }
+}
+
+class BytesSource implements Source {
+  readonly name = 'sealed bytes';
+  readonly length: number;
+  constructor(private readonly bytes: Uint8Array) {
+    this.length = bytes.length;
+  }
+  async readAt(buf: Uint8Array, position: number): Promise<void> {
+    buf.set(this.bytes.subarray(position, position + buf.length));
+  }
+  view(position: number, length: number): Uint8Array {
+    return this.bytes.subarray(position, position + length);
+  }
+  async close(): Promise<void> {}
+}
+
+/** Per-read scratch: sealed bytes of one window and one edge chunk's plaintext. */
+interface Scratch {
+  /** Allocated on first use: reads from memory never need it. */
+  sealed: Uint8Array | null;
+  edge: Uint8Array;
+}
+const POOL_MAX = 4;
+
+function isFileHandle(v: unknown): v is FileHandle {
+  return typeof v === 'object' && v !== null && typeof (v as FileHandle).fd === 'number' &&
+    typeof (v as FileHandle).read === 'function' && typeof (v as FileHandle).stat === 'function';
+}
+
+/** The error again with the file it concerns, keeping its code and chunk index. */
+function withPath(e: unknown, name: string, isFile: boolean): unknown {
+  if (!isFile || !isWeightsealError(e) || e.path !== undefined || e.code === 'ERR_INVALID_ARG') return e;
+  const details: { path: string; cause: unknown; chunk?: number } = { path: name, cause: e };
+  if (e.chunk !== undefined) details.chunk = e.chunk;
+  return new WeightsealError(e.code, `${name}: ${e.message}`, details);
+}
+
+export class SealedFile {
+  /** Plaintext length in bytes, authenticated through the final chunk. */
+  readonly size: number;
+  /** Sealed length in bytes (header and tags included). */
+  readonly sealedSize: number;
+  readonly suite: Suite;
+  /** The file's path, or null for a FileHandle or bytes. */
+  readonly path: string | null;
+
+  readonly #src: Source;
+  readonly #gk: GcmKey;
+  readonly #baseNonce: Uint8Array;
+  readonly #isFile: boolean;
+  #closed = false;
+  #closing: Promise<void> | null = null;
+  readonly #inflight = new Set<Promise<void>>();
+  #pool: Scratch[] = [];
+
+  private constructor(src: Source, gk: GcmKey, baseNonce: Uint8Array, size: number, suite: Suite,
+    path: string | null, isFile: boolean) {
+    this.#src = src;
+    this.#gk = gk;
+    this.#baseNonce = baseNonce;
+    this.size = size;
+    this.sealedSize = src.length;
+    this.suite = suite;
+    this.path = path;
+    this.#isFile = isFile;
+  }
+
+  /**
+   * Opens a sealed file by path (closed again by close()) or FileHandle (left open for its
+   * owner). Rejects with ERR_TRUNCATED, ERR_WRONG_KEY_OR_CONTEXT, ERR_AUTH_FAILED (the final
+   * chunk) or ERR_IO before resolving, so a SealedFile you hold has a trustworthy size.
+   */
+  static async open(file: string | URL | FileHandle, key: Uint8Array | KeyObject,
+    opts?: SealedFileOptions): Promise<SealedFile> {
+    const checked = checkArgs(key, opts);
+    let fh: FileHandle, name: string, path: string | null = null;
+    const owned = !isFileHandle(file);
+    if (isFileHandle(file)) {
+      fh = file;
+      name = `file descriptor ${file.fd}`;
+    } else {
+      if (typeof file !== 'string' && !(file instanceof URL)) {
+        throw invalidArg(`file must be a path (string or file: URL) or a FileHandle, got ${describe(file)}`);
+      }
+      path = name = typeof file === 'string' ? file : fileURLToPath(file);
+      try {
+        fh = await fsOpen(file, 'r');
+      } catch (e) {
+        throw ioError('open', name, e);
+      }
+    }
+    let length: number;
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw invalidArg(`${name} is not a regular file; SealedFile needs positional reads`);
+      length = st.size;
+    } catch (e) {
+      if (owned) await fh.close().catch(() => {});
+      throw isWeightsealError(e) ? e : ioError('stat', name, e);
+    }
+    return SealedFile.#init(new FileSource(fh, name, length, owned), key, checked, path, true);
+  }
+
+  /**
+   * Random access over sealed bytes already in memory (a download, a mapped region). The
+   * bytes are read in place, not copied: do not modify them while the SealedFile is open.
+   */
+  static async fromBytes(sealed: Uint8Array, key: Uint8Array | KeyObject,
+    opts?: SealedFileOptions): Promise<SealedFile> {
+    const checked = checkArgs(key, opts);
+    return SealedFile.#init(new BytesSource(checkBytes(sealed, 'sealed')), key, checked, null, false);
+  }
+
+  static async #init(src: Source, key: Uint8Array | KeyObject, a: CheckedArgs, path: string | null,
+    isFile: boolean): Promise<SealedFile> {
+    let gk: GcmKey | undefined;
+    let baseNonce: Uint8Array | undefined;
+    try {
+      if (src.length < HEADER_BYTES) {
+        throw new WeightsealError('ERR_TRUNCATED',
+          `sealed data is truncated: ${src.length} bytes, shorter than the ${HEADER_BYTES}-byte header`);
+      }
+      const header = new Uint8Array(HEADER_BYTES);
+      await src.readAt(header, 0);
+      // "Key derivation": the commitment is checked before any chunk is decrypted.
+      const derived = parseHeader(key, header, a.suite, a.context);
+      baseNonce = derived.baseNonce;
+      let size: number;
+      try {
+        size = plaintextLengthOfBody(src.length - HEADER_BYTES);
+        gk = importDerived(a.backend, derived);
+      } catch (e) {
+        wipeDerived(derived);
+        throw e;
+      }
+      // "Implementation notes": authenticate the length by decrypting the final chunk.
+      const last = chunkCount(size) - 1;
+      const finalPlain = size - last * CHUNK_BYTES;
+      const sealed = new Uint8Array(finalPlain + TAG_BYTES);
+      await src.readAt(sealed, HEADER_BYTES + last * SEALED_CHUNK_BYTES);
+      const plain = new Uint8Array(finalPlain);
+      openChunkRun(gk, baseNonce, last, sealed, 1, plain, last);
+      plain.fill(0);
+      return new SealedFile(src, gk, baseNonce, size, a.suite, path, isFile);
+    } catch (e) {
+      gk?.destroy();
+      baseNonce?.fill(0);
+      await src.close().catch(() => {});
+      throw withPath(e, src.name, isFile);
+    }
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Up to `length` bytes from `position`: fewer when the range passes the end of the message.
+   * Rejects with ERR_AUTH_FAILED (`.chunk` set) when a covered chunk fails its tag.
+   */
+  async read(position: number, length: number): Promise<Uint8Array> {
+    this.#checkOpen();
+    const pos = checkIndex(position, 'position', this.size);
+    const len = checkIndex(length, 'length');
+    const out = new Uint8Array(Math.min(len, this.size - pos));
+    await this.#track(out, pos);
+    return out;
+  }
+
+  /**
+   * Fills `buffer` from `position` and resolves to the number of bytes written: buffer.length,
+   * or fewer at the end of the message. On failure the bytes it covered are zeroed.
+   */
+  async readInto(buffer: Uint8Array, position: number): Promise<number> {
+    this.#checkOpen();
+    const buf = checkBytes(buffer, 'buffer');
+    const pos = checkIndex(position, 'position', this.size);
+    const n = Math.min(buf.length, this.size - pos);
+    await this.#track(buf.subarray(0, n), pos);
+    return n;
+  }
+
+  /** Waits for reads in flight, wipes the key and closes a file it opened itself. */
+  async close(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#closed = true;
+    this.#closing = (async () => {
+      await Promise.allSettled(this.#inflight);
+      this.#gk.destroy();
+      this.#baseNonce.fill(0);
+      this.#pool = [];
+      await this.#src.close();
+    })();
+    return this.#closing;
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) {
+      throw new WeightsealError('ERR_CLOSED', 'this SealedFile is closed; open it again to read');
+    }
+  }
+
+  async #track(dest: Uint8Array, pos: number): Promise<void> {
+    if (dest.length === 0) return;
+    const task = this.#decrypt(dest, pos);
+    this.#inflight.add(task);
+    try {
+      await task;
+    } catch (e) {
+      dest.fill(0);
+      throw withPath(e, this.#src.name, this.#isFile);
+    } finally {
+      this.#inflight.delete(task);
+    }
+  }
+
+  #takeScratch(): Scratch {
+    return this.#pool.pop() ?? { sealed: null, edge: new Uint8Array(CHUNK_BYTES) };
+  }
+
+  /**
+   * Decrypts plaintext [pos, pos + dest.length) into dest, RUN_CHUNKS chunks per window: one
+   * positional read of the window's sealed bytes, then whole chunks straight into dest and
+   * the (at most two) partly covered edge chunks through scratch.
+   */
+  async #decrypt(dest: Uint8Array, pos: number): Promise<void> {
+    const end = pos + dest.length;
+    const first = Math.floor(pos / CHUNK_BYTES);
+    const last = Math.floor((end - 1) / CHUNK_BYTES);
+    const finalIndex = chunkCount(this.size) - 1;
+    const scratch = this.#takeScratch();
+    try {
+      for (let w = first; w <= last; w += RUN_CHUNKS) {
+        const m = Math.min(RUN_CHUNKS, last - w + 1);
+        const ptStart = w * CHUNK_BYTES;
+        const ptEnd = Math.min((w + m) * CHUNK_BYTES, this.size);
+        const sealedLen = ptEnd - ptStart + m * TAG_BYTES;
+        const at = HEADER_BYTES + w * SEALED_CHUNK_BYTES;
+        let sealed: Uint8Array;
+        if (this.#src.view) {
+          sealed = this.#src.view(at, sealedLen);
+        } else {
+          scratch.sealed ??= new Uint8Array(Math.min(RUN_CHUNKS * SEALED_CHUNK_BYTES, this.sealedSize - HEADER_BYTES));
+          sealed = scratch.sealed.subarray(0, sealedLen);
+          await this.#src.readAt(sealed, at);
+          this.#checkOpen();
+        }
+        const open = (from: number, count: number, out: Uint8Array): void => {
+          const off = (from - w) * SEALED_CHUNK_BYTES;
+          openChunkRun(this.#gk, this.#baseNonce, from, sealed.subarray(off, off + out.length + count * TAG_BYTES),
+            count, out, finalIndex);
+        };
+        const chunkEnd = (j: number): number => Math.min((j + 1) * CHUNK_BYTES, this.size);
+        const covered = (j: number): boolean => j * CHUNK_BYTES >= pos && chunkEnd(j) <= end;
+        const edge = (j: number): void => {
+          const plain = scratch.edge.subarray(0, chunkEnd(j) - j * CHUNK_BYTES);
+          open(j, 1, plain);
+          const lo = Math.max(pos, j * CHUNK_BYTES), hi = Math.min(end, chunkEnd(j));
+          dest.set(plain.subarray(lo - j * CHUNK_BYTES, hi - j * CHUNK_BYTES), lo - pos);
+        };
+        const lastInWindow = w + m - 1;
+        let a = w, b = lastInWindow;
+        if (!covered(w)) { edge(w); a++; }
+        if (b >= a && !covered(b)) { edge(b); b--; }
+        if (b >= a) {
+          open(a, b - a + 1, dest.subarray(a * CHUNK_BYTES - pos, chunkEnd(b) - pos));
+        }
+      }
+    } finally {
+      scratch.edge.fill(0);
+      if (this.#pool.length < POOL_MAX && !this.#closed) this.#pool.push(scratch);
+    }
+  }
+}
+
+interface CheckedArgs {
+  suite: Suite;
+  context: Uint8Array;
+  backend: Backend;
+}
+
+/** Every argument checked before a file is opened, so bad input never leaks a handle. */
+function checkArgs(key: unknown, opts: unknown): CheckedArgs {
+  if (opts !== undefined && (typeof opts !== 'object' || opts === null)) {
+    throw invalidArg(`options must be an object like { suite, context, backend }, got ${describe(opts)}`);
+  }
+  const o = (opts ?? {}) as SealedFileOptions;
+  const suite = checkSuite(o.suite);
+  const bytes = inputKeyBytes(key, suite);
+  if (bytes !== key) bytes.fill(0); // our own copy, exported from a KeyObject
+  return { suite, context: contextBytes(o.context), backend: getBackend(o.backend) };
+}
