@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Builds and runs the native kernel tests (AddressSanitizer + UBSan), no npm needed.
+# Usage: native/test/run.sh  (from anywhere; paths are relative to the repository root)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+cmake -S . -B build-native-test -DWS_NATIVE_TESTS=ON >/dev/null
+cmake --build build-native-test --target kernel_test -j "$(nproc 2>/dev/null || echo 2)"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+  ./build-native-test/kernel_test "$root/test/vectors/aes_gcm_test.json"
