@@ -1,0 +1,211 @@
+/**
+ * Byte sources the pipeline reads from: memory (lent in place when it is shared memory),
+ * files (positional reads straight into slots, several at once) and anything async-iterable
+ * (Node Readables, Web ReadableStreams, generators), copied into slots as chunks arrive.
+ */
+import { open as fsOpen, type FileHandle } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { WeightsealError, invalidArg, ioError } from '../errors.js';
+import type { Region } from '../pipeline/pool.js';
+import { describe } from '../validate.js';
+
+export interface ByteSource {
+  /** A path or a description, for error messages. */
+  readonly name: string;
+  /** Total length when known up front (files, buffers); null for streams. */
+  readonly size: number | null;
+  /** Cursor of sequential reads. */
+  position: number;
+  /** The next bytes in order into dst; returns how many (fewer than dst.length only at the end). */
+  read(dst: Uint8Array, signal: AbortSignal): Promise<number>;
+  /** Bytes at `position` into dst without moving the cursor; sources of known size only. */
+  readAt?(dst: Uint8Array, position: number): Promise<number>;
+  /** The bytes at [position, position + len) in place, when the executor can read that memory. */
+  lend?(position: number, len: number, shared: boolean): Region | null;
+  /** Closes what the source opened itself (never a caller's FileHandle or stream). */
+  close(): Promise<void>;
+}
+
+export class MemorySource implements ByteSource {
+  readonly name = 'buffer';
+  readonly size: number;
+  position = 0;
+  constructor(readonly bytes: Uint8Array) {
+    this.size = bytes.length;
+  }
+
+  read(dst: Uint8Array): Promise<number> {
+    const n = Math.min(dst.length, this.size - this.position);
+    dst.set(this.bytes.subarray(this.position, this.position + n));
+    this.position += n;
+    return Promise.resolve(n);
+  }
+
+  readAt(dst: Uint8Array, position: number): Promise<number> {
+    const n = Math.min(dst.length, this.size - position);
+    dst.set(this.bytes.subarray(position, position + n));
+    return Promise.resolve(n);
+  }
+
+  lend(position: number, len: number, shared: boolean): Region | null {
+    // Workers read SharedArrayBuffer memory in place; anything else is copied into slots.
+    if (shared && !(this.bytes.buffer instanceof SharedArrayBuffer)) return null;
+    return { buf: this.bytes.buffer, off: this.bytes.byteOffset + position, len: Math.min(len, this.size - position) };
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+export class FileSource implements ByteSource {
+  position = 0;
+  private constructor(private readonly fh: FileHandle, readonly name: string, readonly size: number,
+    private readonly owned: boolean) {}
+
+  /** Opens a path (closed by close()) or wraps a caller's FileHandle (left open); reads start at 0. */
+  static async open(file: string | URL | FileHandle): Promise<FileSource> {
+    let fh: FileHandle;
+    let name: string;
+    const owned = typeof file === 'string' || file instanceof URL;
+    if (owned) {
+      name = typeof file === 'string' ? file : fileURLToPath(file);
+      try {
+        fh = await fsOpen(name, 'r');
+      } catch (e) {
+        throw ioError('open', name, e);
+      }
+    } else {
+      fh = file;
+      name = `file descriptor ${fh.fd}`;
+    }
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: st.isDirectory() ? 'EISDIR' : 'EINVAL' });
+      return new FileSource(fh, name, st.size, owned);
+    } catch (e) {
+      if (owned) await fh.close().catch(() => {});
+      throw ioError('stat', name, e);
+    }
+  }
+
+  async readAt(dst: Uint8Array, position: number): Promise<number> {
+    let done = 0;
+    try {
+      while (done < dst.length) {
+        const { bytesRead } = await this.fh.read(dst, done, dst.length - done, position + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+    } catch (e) {
+      throw ioError('read', this.name, e);
+    }
+    return done;
+  }
+
+  async read(dst: Uint8Array): Promise<number> {
+    const n = await this.readAt(dst, this.position);
+    this.position += n;
+    return n;
+  }
+
+  async close(): Promise<void> {
+    if (!this.owned) return;
+    try {
+      await this.fh.close();
+    } catch (e) {
+      throw ioError('close', this.name, e);
+    }
+  }
+}
+
+type Chunks = AsyncIterator<unknown> | Iterator<unknown>;
+
+export class IterableSource implements ByteSource {
+  readonly size = null;
+  position = 0;
+  #it: Chunks;
+  #chunk: Uint8Array | null = null;
+  #at = 0;
+  #done = false;
+  constructor(source: AsyncIterable<unknown> | Iterable<unknown>, readonly name = 'stream') {
+    this.#it = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
+  }
+
+  async #next(signal: AbortSignal): Promise<boolean> {
+    let aborted: (() => void) | undefined;
+    const stop = new Promise<never>((_, reject) => {
+      aborted = () => reject(signal.reason);
+      signal.addEventListener('abort', aborted, { once: true });
+    });
+    stop.catch(() => {});
+    try {
+      if (signal.aborted) throw signal.reason;
+      const r = await Promise.race([this.#it.next(), stop]);
+      if (r.done) {
+        this.#done = true;
+        return false;
+      }
+      if (!(r.value instanceof Uint8Array)) {
+        throw invalidArg(`source chunks must be Uint8Array (or Buffer), got ${describe(r.value)}; ` +
+          'do not setEncoding() on a Readable you pass in');
+      }
+      this.#chunk = r.value;
+      this.#at = 0;
+      return true;
+    } finally {
+      signal.removeEventListener('abort', aborted!);
+    }
+  }
+
+  async read(dst: Uint8Array, signal: AbortSignal): Promise<number> {
+    let n = 0;
+    while (n < dst.length) {
+      if (!this.#chunk || this.#at === this.#chunk.length) {
+        if (this.#done || !(await this.#next(signal))) break;
+        continue;
+      }
+      const take = Math.min(dst.length - n, this.#chunk.length - this.#at);
+      dst.set(this.#chunk.subarray(this.#at, this.#at + take), n);
+      this.#at += take;
+      n += take;
+    }
+    this.position += n;
+    return n;
+  }
+
+  /** Stops the iterator (a Readable is destroyed); called when the stream fails early. */
+  async close(): Promise<void> {
+    if (this.#done) return;
+    this.#done = true;
+    this.#chunk = null;
+    void Promise.resolve(this.#it.return?.()).catch(() => {});
+  }
+}
+
+export type SourceInput = string | URL | FileHandle | Readable | AsyncIterable<Uint8Array> |
+  Iterable<Uint8Array> | ReadableStream<Uint8Array> | Uint8Array;
+
+export function isFileHandle(v: unknown): v is FileHandle {
+  return typeof v === 'object' && v !== null && typeof (v as FileHandle).fd === 'number' &&
+    typeof (v as FileHandle).read === 'function' && typeof (v as FileHandle).stat === 'function';
+}
+
+/** Any accepted source as a ByteSource; ERR_INVALID_ARG names what is accepted. */
+export async function toSource(input: unknown): Promise<ByteSource> {
+  if (input instanceof Uint8Array) return new MemorySource(input);
+  if (typeof input === 'string' || input instanceof URL || isFileHandle(input)) return FileSource.open(input);
+  if (input instanceof Readable) return new IterableSource(input, 'readable stream');
+  if (typeof input === 'object' && input !== null &&
+    (Symbol.asyncIterator in input || Symbol.iterator in input)) {
+    return new IterableSource(input as AsyncIterable<unknown>);
+  }
+  throw invalidArg('source must be a path, a FileHandle, a Readable, an (async) iterable of Uint8Array ' +
+    `or a Uint8Array, got ${describe(input)}`);
+}
+
+export function truncatedSource(name: string, expected: number, got: number): WeightsealError {
+  return new WeightsealError('ERR_TRUNCATED',
+    `${name} ended at byte ${got}, before its expected length ${expected} (it shrank while being read)`);
+}

@@ -1,0 +1,161 @@
+/**
+ * Where slot work runs. Inline: the main thread runs the batch call itself (threads = 1).
+ * Pool: lazily created piscina pools shared by streams (one per thread count); workers idle
+ * out. Each stream hands its key over once, through a key slot (keyslot.ts), wiped at close;
+ * its tasks in flight are bounded by its ring.
+ */
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { getBackend, nativeBackend, type Backend, type GcmKey } from '../backend/index.js';
+import { broadcastClose, wipeKeySlot, writeKeySlot } from './keyslot.js';
+import { OP_COPY, runSlot, type OpCode, type SlotResult, type Tail } from './work.js';
+import type { SlotTask } from './worker.js';
+
+/** A byte range of some buffer: the unit handed to an executor. */
+export interface Region {
+  buf: ArrayBufferLike;
+  off: number;
+  len: number;
+}
+
+export const view = (r: Region): Uint8Array => new Uint8Array(r.buf, r.off, r.len);
+
+export interface Executor {
+  /** Whether regions must live in SharedArrayBuffer memory (the workers' view of memory). */
+  readonly needsShared: boolean;
+  run(first: number, n: number, src: Region, dst: Region, tail: Tail): Promise<SlotResult>;
+  /** Wipes and drops the key everywhere it was imported. In-flight work may still settle. */
+  close(): void;
+}
+
+export interface Keying {
+  key: Uint8Array;
+  baseNonce: Uint8Array;
+}
+
+class InlineExecutor implements Executor {
+  readonly needsShared = false;
+  #key: GcmKey | null;
+  readonly #nonce: Uint8Array | null;
+  constructor(readonly op: OpCode, backend: Backend, keying: Keying | null) {
+    this.#key = keying ? backend.importKey(keying.key) : null;
+    this.#nonce = keying ? Uint8Array.from(keying.baseNonce) : null;
+  }
+
+  run(first: number, n: number, src: Region, dst: Region, tail: Tail): Promise<SlotResult> {
+    try {
+      if (this.op !== OP_COPY && !this.#key) throw new Error('unreachable: stream closed');
+      return Promise.resolve(runSlot(this.op, this.#key, this.#nonce, first, n, view(src), view(dst), tail));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  close(): void {
+    this.#key?.destroy();
+    this.#key = null;
+    this.#nonce?.fill(0);
+  }
+}
+
+/** Tasks posted ahead to each worker: it starts the next slot without a round trip to us. */
+const TASKS_PER_WORKER = 2;
+const pools = new Map<number, Piscina<SlotTask, SlotResult>>();
+let nextStream = 1;
+
+/** The worker module: compiled worker.js beside this file, or the TS bootstrap from sources. */
+function workerFile(): string {
+  const fromSource = import.meta.url.endsWith('.ts');
+  return fileURLToPath(new URL(fromSource ? './worker-dev.mjs' : './worker.js', import.meta.url));
+}
+
+/**
+ * The shared pool of `threads` workers, created on first use. Streams asking for the same
+ * thread count share it (so `threads` bounds the cores a stream's work takes); workers exit
+ * after 10 s idle.
+ */
+function sharedPool(threads: number): Piscina<SlotTask, SlotResult> {
+  let pool = pools.get(threads);
+  if (!pool) {
+    pool = new Piscina<SlotTask, SlotResult>({
+      filename: workerFile(),
+      minThreads: 0,
+      maxThreads: threads,
+      idleTimeout: 10_000,
+      concurrentTasksPerWorker: TASKS_PER_WORKER,
+      // Workers wait on their port, not Atomics.wait, so the close broadcast reaches idle ones.
+      atomics: 'disabled',
+    });
+    pools.set(threads, pool);
+  }
+  return pool;
+}
+
+/** Live workers and tasks completed over all pools, for tests and benchmarks. */
+export function poolStats(): { threads: number; completed: number } {
+  let threads = 0;
+  let completed = 0;
+  for (const p of pools.values()) {
+    threads += p.threads.length;
+    completed += p.completed;
+  }
+  return { threads, completed };
+}
+
+/** Closes every pool (their workers exit); the next stream starts new ones. */
+export async function closePool(): Promise<void> {
+  const all = [...pools.values()];
+  pools.clear();
+  await Promise.all(all.map((p) => p.close()));
+}
+
+/** Whether a pool worker resolves this backend by name to the same implementation. */
+export function workerResolvable(backend: Backend): boolean {
+  try {
+    const again = backend.name === 'native' ? nativeBackend(backend.kernel) : getBackend(backend.name);
+    return again === backend;
+  } catch {
+    return false;
+  }
+}
+
+class PoolExecutor implements Executor {
+  readonly needsShared = true;
+  readonly #stream = nextStream++;
+  readonly #keys: SharedArrayBuffer | null;
+  readonly #pool: Piscina<SlotTask, SlotResult>;
+  #closed = false;
+
+  constructor(readonly op: OpCode, readonly backend: Backend, keying: Keying | null, threads: number) {
+    this.#pool = sharedPool(threads);
+    this.#keys = keying ? writeKeySlot(keying.key, keying.baseNonce) : null;
+  }
+
+  run(first: number, n: number, src: Region, dst: Region, tail: Tail): Promise<SlotResult> {
+    if (!(src.buf instanceof SharedArrayBuffer) || !(dst.buf instanceof SharedArrayBuffer)) {
+      return Promise.reject(new Error('unreachable: pool work outside shared memory'));
+    }
+    if (this.#closed) return Promise.reject(new Error('weightseal: stream closed'));
+    return this.#pool.run({
+      op: this.op, stream: this.#stream, keys: this.#keys,
+      backend: this.backend.name, kernel: this.backend.kernel,
+      src: src.buf, srcOff: src.off, srcLen: src.len,
+      dst: dst.buf, dstOff: dst.off, dstLen: dst.len,
+      first, n, tail,
+    });
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#keys) {
+      wipeKeySlot(this.#keys);
+      broadcastClose(this.#stream);
+    }
+  }
+}
+
+export function createExecutor(op: OpCode, backend: Backend, keying: Keying | null, threads: number): Executor {
+  if (threads <= 1 || !workerResolvable(backend)) return new InlineExecutor(op, backend, keying);
+  return new PoolExecutor(op, backend, keying, threads);
+}

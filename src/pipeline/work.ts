@@ -1,0 +1,101 @@
+/**
+ * The work one slot takes: one synchronous batch call (GcmKey.sealChunks/openChunks) over the
+ * slot, run either inline on the main thread or in a pool worker. Kept free of any threading
+ * so both paths share it byte for byte.
+ */
+import type { GcmKey } from '../backend/types.js';
+import { chunkNonce } from '../backend/chunks.js';
+import { CHUNK_BYTES, SEALED_CHUNK_BYTES, TAG_BYTES } from '../cobblestone.js';
+
+export const OP_SEAL = 0;
+export const OP_OPEN = 1;
+/** The benchmark's baseline: the same pipeline with memcpy in place of the cipher. */
+export const OP_COPY = 2;
+export type OpCode = typeof OP_SEAL | typeof OP_OPEN | typeof OP_COPY;
+
+/** Outcome of opening a slot: every tag verified, or the first chunk (within the slot) that failed. */
+export interface SlotResult {
+  /** -1 when every chunk verified; else the index within the slot of the first bad chunk. */
+  fail: number;
+  /**
+   * The failing record starts with a valid final (short) chunk at its index followed by more
+   * data: c2sp "TrailingData" rather than a modified chunk.
+   */
+  trailing: boolean;
+}
+
+export const OK: SlotResult = Object.freeze({ fail: -1, trailing: false });
+
+const EMPTY = new Uint8Array(0);
+
+let memcpy: ((dst: Uint8Array, src: Uint8Array) => void) | null = null;
+
+/** Uses the addon's memcpy for the copy baseline when it is loaded (same call path as kernels). */
+export function setMemcpy(fn: ((dst: Uint8Array, src: Uint8Array) => void) | null): void {
+  memcpy = fn;
+}
+
+/** Where the stream's last record lies relative to a slot (c2sp "TrailingData" checks). */
+export interface Tail {
+  /** Index within the slot of the stream's last record; -1 when not yet known. */
+  index: number;
+  /** That record's length in bytes (tag included). */
+  length: number;
+}
+
+export const NO_TAIL: Tail = Object.freeze({ index: -1, length: 0 });
+
+/**
+ * Runs op over one slot. For seal, `src` is the plaintext and `dst` receives nChunks sealed
+ * records; for open the reverse. The final chunk of a message is the one run with a short
+ * plaintext; the caller computed nChunks from c2sp "Message chunking".
+ */
+export function runSlot(op: OpCode, key: GcmKey | null, baseNonce: Uint8Array | null, firstIndex: number,
+  nChunks: number, src: Uint8Array, dst: Uint8Array, tail: Tail = NO_TAIL): SlotResult {
+  if (op === OP_COPY) {
+    if (memcpy && src.length > 0) memcpy(dst, src);
+    else dst.set(src);
+    return OK;
+  }
+  if (!key || !baseNonce) throw new Error('unreachable: crypto slot without a key');
+  if (op === OP_SEAL) {
+    key.sealChunks(baseNonce, firstIndex, src, CHUNK_BYTES, nChunks, dst);
+    return OK;
+  }
+  const fail = key.openChunks(baseNonce, firstIndex, src, CHUNK_BYTES, nChunks, dst);
+  if (fail < 0) return OK;
+  const record = src.subarray(fail * SEALED_CHUNK_BYTES, Math.min(src.length, (fail + 1) * SEALED_CHUNK_BYTES));
+  const scratch = dst.subarray(fail * CHUNK_BYTES, Math.min(dst.length, (fail + 1) * CHUNK_BYTES));
+  let lengths: number[] = [];
+  if (fail === tail.index) {
+    // The stream's last record: a valid final chunk of any shorter length, then appended bytes.
+    lengths = Array.from({ length: Math.max(0, Math.min(CHUNK_BYTES, record.length - TAG_BYTES)) }, (_, i) => i);
+  } else if (fail === tail.index - 1) {
+    // Next to last: the final chunk followed by one extra full chunk leaves exactly this one.
+    const len = tail.length - TAG_BYTES;
+    if (len >= 0 && len < CHUNK_BYTES) lengths = [len];
+  }
+  return { fail, trailing: endsEarly(key, baseNonce, firstIndex + fail, record, scratch, lengths) };
+}
+
+/**
+ * Does this failed record begin with a valid final chunk (of one of `lengths`) followed by
+ * more bytes? Records are framed by length alone, so data appended after the short final
+ * chunk ("TrailingData") shows up as a tag failure; a trial open tells it apart from a
+ * modified chunk. Error path only, once per stream: at most one trial per byte of the last
+ * record (a 16 KiB final record: ~30 ms native, 0.25 s node:crypto, 2 s noble). `scratch`
+ * (the failed chunk's output) is zeroed again: a final chunk found here is not released.
+ */
+function endsEarly(key: GcmKey, baseNonce: Uint8Array, index: number, record: Uint8Array,
+  scratch: Uint8Array, lengths: number[]): boolean {
+  const nonce = chunkNonce(baseNonce, index, new Uint8Array(baseNonce.length));
+  let found = false;
+  for (const len of lengths) {
+    // A final chunk is short and must leave at least one byte after its tag.
+    if (len + TAG_BYTES >= record.length) continue;
+    found = key.open(nonce, EMPTY, record.subarray(0, len + TAG_BYTES), scratch.subarray(0, len));
+    if (found) break;
+  }
+  scratch.fill(0);
+  return found;
+}
