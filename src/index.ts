@@ -9,3 +9,7 @@ export {
   type BounceResult,
 } from './stream-api.js';
 export type { PipelineTransform } from './io/node-streams.js';
+export {
+  SealedSafetensors, PlainFile, DTYPE_BITS, MAX_HEADER_BYTES, type SafetensorsOptions, type Tensor, type TensorInfo,
+  type Dtype, type RandomAccess,
+} from './safetensors/index.js';

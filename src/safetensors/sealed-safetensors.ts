@@ -1,0 +1,263 @@
+/**
+ * SealedSafetensors: a safetensors model read through random access, sealed (decrypting only
+ * the chunks each read covers) or plaintext (`key: null`), one file or a sharded checkpoint
+ * (`model.safetensors.index.json`). The header is validated before any tensor byte is read.
+ */
+import type { FileHandle } from 'node:fs/promises';
+import { WeightsealError, invalidArg } from '../errors.js';
+import { checkBytes } from '../validate.js';
+import { Channel } from './channel.js';
+import { bad, headerLength, LENGTH_PREFIX_BYTES, parseHeader, type TensorInfo } from './header.js';
+import { openIndex } from './sharded.js';
+import { openSource, type Key, type RandomAccess, type SourceOptions } from './source.js';
+import { bounceOpen } from './engine.js';
+
+export type { TensorInfo, Dtype } from './header.js';
+
+export interface SafetensorsOptions extends SourceOptions {
+  /**
+   * stream(): bytes read ahead of the consumer when reading tensor by tensor (default 256 MiB;
+   * at least one tensor is always in flight).
+   */
+  readAheadBytes?: number;
+}
+
+/** A tensor and its bytes, as `stream()` yields them. */
+export interface Tensor extends TensorInfo {
+  data: Uint8Array;
+}
+
+interface Shard {
+  file: string;
+  /** What the pipeline reads for stream(): the path or the caller's handle (null: reads only). */
+  origin: string | FileHandle | null;
+  source: RandomAccess;
+  tensors: TensorInfo[];
+  metadata: Record<string, string>;
+}
+
+const DEFAULT_READ_AHEAD = 256 * 1024 * 1024;
+
+/** Reads and validates the header of one file; nothing past the header is read. */
+async function openShard(origin: string | FileHandle, key: Key | null, opts: SourceOptions,
+  file: string): Promise<Shard> {
+  return readHeader(await openSource(origin, key, opts), origin, file);
+}
+
+async function readHeader(source: RandomAccess, origin: string | FileHandle | null,
+  file: string): Promise<Shard> {
+  try {
+    const prefix = await source.read(0, Math.min(LENGTH_PREFIX_BYTES, source.size));
+    const n = headerLength(prefix, source.size, file);
+    const json = await source.read(LENGTH_PREFIX_BYTES, n);
+    const { tensors, metadata } = parseHeader(json, n, source.size, file);
+    return { file, origin, source, tensors, metadata };
+  } catch (e) {
+    await source.close().catch(() => {});
+    throw e;
+  }
+}
+
+export class SealedSafetensors {
+  /** `__metadata__` of the file (of all shards, merged, for a sharded checkpoint). */
+  readonly metadata: Readonly<Record<string, string>>;
+  /** The index file's own `metadata` object for a sharded checkpoint, else null. */
+  readonly indexMetadata: Readonly<Record<string, unknown>> | null;
+  private readonly byName = new Map<string, { info: TensorInfo; shard: Shard }>();
+  private closed = false;
+
+  private constructor(private readonly shards: Shard[], private readonly key: Key | null,
+    private readonly opts: SafetensorsOptions, indexMetadata: Record<string, unknown> | null) {
+    const metadata: Record<string, string> = {};
+    for (const shard of shards) {
+      for (const [k, v] of Object.entries(shard.metadata)) if (!Object.hasOwn(metadata, k)) metadata[k] = v;
+      for (const info of shard.tensors) {
+        if (this.byName.has(info.name)) throw bad(shard.file, `tensor "${info.name}" is also in ${this.byName.get(info.name)!.shard.file}`);
+        this.byName.set(info.name, { info, shard });
+      }
+    }
+    this.metadata = Object.freeze(metadata);
+    this.indexMetadata = indexMetadata && Object.freeze(indexMetadata);
+  }
+
+  /**
+   * Opens a .safetensors file, sealed under `key` or plaintext with `key: null`, or a sharded
+   * checkpoint given its `*.index.json` (plaintext or sealed; shards resolve beside it).
+   */
+  static async open(pathOrFh: string | FileHandle, key: Key | null,
+    opts: SafetensorsOptions = {}): Promise<SealedSafetensors> {
+    if (typeof pathOrFh === 'string' && pathOrFh.endsWith('.index.json')) {
+      const index = await openIndex(pathOrFh, key, opts);
+      const shards: Shard[] = [];
+      try {
+        for (const s of index.shards) {
+          const shard = await openShard(s.path, key, opts, s.path);
+          shards.push(shard);
+          index.check(s, shard.tensors.map((t) => t.name));
+        }
+        return new SealedSafetensors(shards, key, opts, index.metadata);
+      } catch (e) {
+        await Promise.allSettled(shards.map((s) => s.source.close()));
+        throw e;
+      }
+    }
+    const file = typeof pathOrFh === 'string' ? pathOrFh : `file descriptor ${pathOrFh.fd}`;
+    return new SealedSafetensors([await openShard(pathOrFh, key, opts, file)], key, opts, null);
+  }
+
+  /**
+   * Wraps any random-access reader (an in-memory buffer, a custom store). It is read as
+   * plaintext: decrypt inside `source` if it is sealed. stream() reads tensor by tensor.
+   */
+  static async fromSource(source: RandomAccess, name = 'safetensors source',
+    opts: SafetensorsOptions = {}): Promise<SealedSafetensors> {
+    return new SealedSafetensors([await readHeader(source, null, name)], null, opts, null);
+  }
+
+  /** Every tensor in file order (shard by shard for a sharded checkpoint). */
+  tensors(): TensorInfo[] {
+    return this.shards.flatMap((s) => s.tensors.map((t) => ({ ...t, shape: [...t.shape] })));
+  }
+
+  /** Total tensor bytes. */
+  get dataBytes(): number {
+    let n = 0;
+    for (const s of this.shards) for (const t of s.tensors) n += t.byteLength;
+    return n;
+  }
+
+  tensor(name: string): TensorInfo {
+    const { info } = this.lookup(name);
+    return { ...info, shape: [...info.shape] };
+  }
+
+  has(name: string): boolean {
+    return this.byName.has(name);
+  }
+
+  /** One tensor's bytes in a new buffer; only its chunks are read and decrypted. */
+  async read(name: string): Promise<Uint8Array> {
+    const { info, shard } = this.lookup(name);
+    return shard.source.read(info.byteOffset, info.byteLength);
+  }
+
+  /** One tensor's bytes into the start of `buffer`; returns the filled view. */
+  async readInto(name: string, buffer: Uint8Array): Promise<Uint8Array> {
+    const { info, shard } = this.lookup(name);
+    checkBytes(buffer, 'buffer');
+    if (buffer.length < info.byteLength) {
+      throw invalidArg(`buffer of ${buffer.length} bytes is too small for tensor "${name}" (${info.byteLength} bytes)`);
+    }
+    const view = buffer.subarray(0, info.byteLength);
+    if (view.length > 0) await shard.source.readInto(view, info.byteOffset);
+    return view;
+  }
+
+  /**
+   * Yields tensors (all, or the named ones) in file order. A sealed file read whole goes
+   * through the pipeline on every core; a subset is read tensor by tensor, reading ahead.
+   */
+  async *stream(names?: Iterable<string>): AsyncGenerator<Tensor, void, undefined> {
+    this.lookupOpen();
+    const wanted = names === undefined ? null : new Set(names);
+    if (wanted) for (const n of wanted) this.lookup(n);
+    for (const shard of this.shards) {
+      const selected = wanted ? shard.tensors.filter((t) => wanted.has(t.name)) : shard.tensors;
+      if (selected.length === 0) continue;
+      const bytes = selected.reduce((n, t) => n + t.byteLength, 0);
+      // The pipeline decrypts the whole file; worth it when most of the file is wanted.
+      if (this.key !== null && shard.origin !== null && bytes * 2 >= shard.source.size) {
+        yield* this.streamPipeline(shard, selected);
+      } else {
+        yield* this.streamReads(shard, selected);
+      }
+    }
+  }
+
+  private async *streamReads(shard: Shard, selected: TensorInfo[]): AsyncGenerator<Tensor> {
+    const limit = this.opts.readAheadBytes ?? DEFAULT_READ_AHEAD;
+    const pending: { info: TensorInfo; done: Promise<Uint8Array> }[] = [];
+    let inFlight = 0;
+    let next = 0;
+    try {
+      while (next < selected.length || pending.length > 0) {
+        while (next < selected.length && (pending.length === 0 || inFlight + selected[next]!.byteLength <= limit)) {
+          const info = selected[next++]!;
+          inFlight += info.byteLength;
+          const done = shard.source.read(info.byteOffset, info.byteLength);
+          done.catch(() => {}); // observed when its turn comes
+          pending.push({ info, done });
+        }
+        const head = pending.shift()!;
+        const data = await head.done;
+        inFlight -= head.info.byteLength;
+        yield { ...head.info, shape: [...head.info.shape], data };
+      }
+    } finally {
+      await Promise.allSettled(pending.map((p) => p.done));
+    }
+  }
+
+  /** Sealed file through bounce(): each slot is copied straight into the tensors it covers. */
+  private async *streamPipeline(shard: Shard, selected: TensorInfo[]): AsyncGenerator<Tensor> {
+    const channel = new Channel<Tensor>(1);
+    let i = 0;
+    let current: Uint8Array | null = null;
+    let stopped = false;
+    const onSlot = async (view: Uint8Array, offset: number): Promise<void> => {
+      if (stopped) throw new WeightsealError('ERR_ABORTED', 'stream() consumer stopped early');
+      const end = offset + view.length;
+      while (i < selected.length) {
+        const t = selected[i]!;
+        const tEnd = t.byteOffset + t.byteLength;
+        if (t.byteOffset >= end && t.byteLength > 0) return;
+        if (t.byteLength > 0) {
+          current ??= new Uint8Array(t.byteLength);
+          const from = Math.max(offset, t.byteOffset);
+          const to = Math.min(end, tEnd);
+          if (to > from) current.set(view.subarray(from - offset, to - offset), from - t.byteOffset);
+          if (tEnd > end) return;
+        }
+        const data = current ?? new Uint8Array(0);
+        current = null;
+        i++;
+        await channel.push({ ...t, shape: [...t.shape], data });
+      }
+    };
+    const run = bounceOpen(shard.origin!, this.key!, this.opts, onSlot).then(
+      () => channel.close(i === selected.length ? undefined :
+        bad(shard.file, `stream ended before tensor "${selected[i]!.name}"`)),
+      (e: unknown) => channel.close(e));
+    try {
+      for (;;) {
+        const r = await channel.next();
+        if (r.done) break;
+        yield r.value;
+      }
+    } finally {
+      stopped = true;
+      channel.cancel(new WeightsealError('ERR_ABORTED', 'stream() consumer stopped early'));
+      await run;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const results = await Promise.allSettled(this.shards.map((s) => s.source.close()));
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+
+  private lookupOpen(): void {
+    if (this.closed) throw new WeightsealError('ERR_CLOSED', 'this SealedSafetensors is closed');
+  }
+
+  private lookup(name: string): { info: TensorInfo; shard: Shard } {
+    this.lookupOpen();
+    if (typeof name !== 'string') throw invalidArg(`tensor name must be a string, got ${typeof name}`);
+    const hit = this.byName.get(name);
+    if (!hit) throw invalidArg(`no tensor named "${name}" in this model (${this.byName.size} tensors; see tensors())`);
+    return hit;
+  }
+}
