@@ -1,7 +1,7 @@
 // libFuzzer harness for the GCM kernels (issue 5, "Native fuzzing"), built with ASan and
 // UBSan by native/fuzz/run.sh. Every kernel this CPU runs (ws::cpu_supports) is driven with
 // shapes taken from the fuzz input and checked against the other kernels, against the slow
-// reference in ref_gcm.h (messages up to kRefLimit bytes), and against itself (seal/open round
+// reference in native/test/ref_gcm.h (messages up to kRefLimit bytes), and against itself (seal/open round
 // trips, in place vs out of place, ctr() vs seal's ciphertext, seal_chunks vs per-chunk seals
 // vs a run split in two). Any disagreement is __builtin_trap().
 //
@@ -29,7 +29,7 @@
 
 #include "cpu.h"
 #include "gcm.h"
-#include "ref_gcm.h"
+#include "../test/ref_gcm.h"
 
 namespace {
 

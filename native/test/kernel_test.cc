@@ -19,6 +19,7 @@
 
 #include "cpu.h"
 #include "gcm.h"
+#include "ref_gcm.h"
 
 namespace {
 
@@ -70,203 +71,30 @@ struct Buf {
   }
 };
 
-// ---- reference model ------------------------------------------------------------------------
-
-struct RefAes {
-  uint8_t rk[15][16];
-  int rounds;
-};
-
-uint8_t g_sbox[256];
-
-void init_sbox() {
-  // FIPS-197 5.1.1: multiplicative inverse in GF(2^8), then the affine map.
-  uint8_t p = 1, q = 1;
-  do {
-    p = static_cast<uint8_t>(p ^ (p << 1) ^ (p & 0x80 ? 0x1b : 0));
-    q ^= static_cast<uint8_t>(q << 1);
-    q ^= static_cast<uint8_t>(q << 2);
-    q ^= static_cast<uint8_t>(q << 4);
-    if (q & 0x80) q ^= 0x09;
-    auto rotl = [](uint8_t x, int s) { return static_cast<uint8_t>((x << s) | (x >> (8 - s))); };
-    g_sbox[p] = static_cast<uint8_t>(q ^ rotl(q, 1) ^ rotl(q, 2) ^ rotl(q, 3) ^ rotl(q, 4) ^ 0x63);
-  } while (p != 1);
-  g_sbox[0] = 0x63;
-}
-
-uint8_t xtime(uint8_t x) { return static_cast<uint8_t>((x << 1) ^ (x & 0x80 ? 0x1b : 0)); }
-
-RefAes ref_expand(const Bytes& key) {
-  RefAes a{};
-  const int nk = static_cast<int>(key.size() / 4);
-  a.rounds = nk + 6;
-  uint8_t w[60][4];
-  std::memcpy(w, key.data(), key.size());
-  uint8_t rcon = 1;
-  for (int i = nk; i < 4 * (a.rounds + 1); ++i) {
-    uint8_t t[4];
-    std::memcpy(t, w[i - 1], 4);
-    if (i % nk == 0) {
-      const uint8_t t0 = t[0];
-      t[0] = static_cast<uint8_t>(g_sbox[t[1]] ^ rcon);
-      t[1] = g_sbox[t[2]];
-      t[2] = g_sbox[t[3]];
-      t[3] = g_sbox[t0];
-      rcon = xtime(rcon);
-    } else if (nk > 6 && i % nk == 4) {
-      for (auto& x : t) x = g_sbox[x];
-    }
-    for (int j = 0; j < 4; ++j) w[i][j] = w[i - nk][j] ^ t[j];
-  }
-  std::memcpy(a.rk, w, 16 * (a.rounds + 1));
-  return a;
-}
-
-void ref_encrypt(const RefAes& a, const uint8_t in[16], uint8_t out[16]) {
-  uint8_t s[16];
-  for (int i = 0; i < 16; ++i) s[i] = in[i] ^ a.rk[0][i];
-  for (int r = 1; r <= a.rounds; ++r) {
-    uint8_t t[16];
-    for (int c = 0; c < 4; ++c)
-      for (int row = 0; row < 4; ++row) t[row + 4 * c] = g_sbox[s[row + 4 * ((c + row) % 4)]];
-    if (r != a.rounds) {
-      for (int c = 0; c < 4; ++c) {
-        uint8_t* col = t + 4 * c;
-        const uint8_t all = col[0] ^ col[1] ^ col[2] ^ col[3], c0 = col[0];
-        for (int row = 0; row < 4; ++row)
-          col[row] ^= static_cast<uint8_t>(all ^ xtime(col[row] ^ (row == 3 ? c0 : col[row + 1])));
-      }
-    }
-    for (int i = 0; i < 16; ++i) s[i] = t[i] ^ a.rk[r][i];
-  }
-  std::memcpy(out, s, 16);
-}
-
-struct Block {
-  uint64_t hi, lo;  // big-endian halves: hi holds bytes 0..7
-};
-Block load_block(const uint8_t* p) {
-  Block b{0, 0};
-  for (int i = 0; i < 8; ++i) b.hi = (b.hi << 8) | p[i];
-  for (int i = 8; i < 16; ++i) b.lo = (b.lo << 8) | p[i];
-  return b;
-}
-void store_block(Block b, uint8_t* p) {
-  for (int i = 7; i >= 0; --i, b.hi >>= 8) p[i] = static_cast<uint8_t>(b.hi);
-  for (int i = 15; i >= 8; --i, b.lo >>= 8) p[i] = static_cast<uint8_t>(b.lo);
-}
-
-// SP 800-38D 6.3 algorithm 1, bit by bit.
-Block gf_mul(Block x, Block y) {
-  Block z{0, 0}, v = y;
-  for (int i = 0; i < 128; ++i) {
-    const uint64_t bit = i < 64 ? (x.hi >> (63 - i)) & 1 : (x.lo >> (127 - i)) & 1;
-    if (bit) {
-      z.hi ^= v.hi;
-      z.lo ^= v.lo;
-    }
-    const bool lsb = v.lo & 1;
-    v.lo = (v.lo >> 1) | (v.hi << 63);
-    v.hi >>= 1;
-    if (lsb) v.hi ^= 0xe100000000000000ull;
-  }
-  return z;
-}
-
-Block gf_inv(Block a) {  // a^(2^128 - 2)
-  Block r{0x8000000000000000ull, 0};  // the field's 1
-  for (int i = 0; i < 127; ++i) {
-    a = gf_mul(a, a);  // a^(2^(i+1))
-    r = gf_mul(r, a);
-  }
-  return r;
-}
-
-struct RefGhash {
-  Block h, y{0, 0};
-  void update(const uint8_t* p, size_t n) {
-    for (size_t off = 0; off < n; off += 16) {
-      uint8_t blk[16] = {};
-      std::memcpy(blk, p + off, n - off < 16 ? n - off : 16);
-      const Block x = load_block(blk);
-      y = gf_mul({y.hi ^ x.hi, y.lo ^ x.lo}, h);
-    }
-  }
-  void lengths(uint64_t a_bytes, uint64_t c_bytes) {
-    y = gf_mul({y.hi ^ (a_bytes * 8), y.lo ^ (c_bytes * 8)}, h);
-  }
-};
-
-Block ref_h(const RefAes& a) {
-  uint8_t zero[16] = {}, h[16];
-  ref_encrypt(a, zero, h);
-  return load_block(h);
-}
-
-Bytes ref_j0(const RefAes& a, const Bytes& iv) {
-  Bytes j0(16, 0);
-  if (iv.size() == 12) {
-    std::memcpy(j0.data(), iv.data(), 12);
-    j0[15] = 1;
-  } else {
-    RefGhash g{ref_h(a)};
-    g.update(iv.data(), iv.size());
-    g.lengths(0, iv.size());
-    store_block(g.y, j0.data());
-  }
-  return j0;
-}
-
-void inc32(uint8_t b[16]) {
-  uint32_t c = (uint32_t{b[12]} << 24) | (uint32_t{b[13]} << 16) | (uint32_t{b[14]} << 8) | b[15];
-  ++c;
-  b[12] = static_cast<uint8_t>(c >> 24);
-  b[13] = static_cast<uint8_t>(c >> 16);
-  b[14] = static_cast<uint8_t>(c >> 8);
-  b[15] = static_cast<uint8_t>(c);
-}
-
-// Keystream XOR from counter block ctr onward (inc32 between blocks).
-Bytes ref_ctr(const RefAes& a, const uint8_t first[16], const Bytes& in) {
-  Bytes out(in.size());
-  uint8_t ctr[16], ks[16];
-  std::memcpy(ctr, first, 16);
-  for (size_t off = 0; off < in.size(); off += 16) {
-    ref_encrypt(a, ctr, ks);
-    for (size_t i = off; i < in.size() && i < off + 16; ++i) out[i] = in[i] ^ ks[i - off];
-    inc32(ctr);
-  }
-  return out;
-}
+// ---- reference model (ref_gcm.h, shared with the fuzz harness) -----------------------------
 
 // Returns ciphertext || tag.
 Bytes ref_seal(const Bytes& key, const Bytes& iv, const Bytes& aad, const Bytes& pt) {
-  const RefAes a = ref_expand(key);
-  Bytes j0 = ref_j0(a, iv);
-  uint8_t ctr[16];
-  std::memcpy(ctr, j0.data(), 16);
-  inc32(ctr);
-  Bytes out = ref_ctr(a, ctr, pt);
-  RefGhash g{ref_h(a)};
-  g.update(aad.data(), aad.size());
-  g.update(out.data(), out.size());
-  g.lengths(aad.size(), out.size());
-  uint8_t s[16], ek[16];
-  store_block(g.y, s);
-  ref_encrypt(a, j0.data(), ek);
-  for (int i = 0; i < 16; ++i) out.push_back(s[i] ^ ek[i]);
+  return wsref::seal(key.data(), key.size(), iv.data(), iv.size(), aad.data(), aad.size(),
+                     pt.data(), pt.size());
+}
+
+// Keystream XOR from counter block `first` onward (inc32 between blocks).
+Bytes ref_ctr(const Bytes& key, const uint8_t first[16], const Bytes& in) {
+  Bytes out(in.size());
+  wsref::ctr(wsref::Aes(key.data(), key.size()), first, in.data(), out.data(), in.size());
   return out;
 }
 
-// A 16-byte IV whose J0 is the given block: J0 = (IV.H ^ L).H with L = [128]_64, so
-// IV = (J0.H^-1 ^ L).H^-1.
+Bytes ref_j0(const Bytes& key, const Bytes& iv) {
+  Bytes j0(16);
+  wsref::j0(wsref::Aes(key.data(), key.size()), iv.data(), iv.size(), j0.data());
+  return j0;
+}
+
 Bytes iv_for_j0(const Bytes& key, const uint8_t j0[16]) {
-  const RefAes a = ref_expand(key);
-  const Block hinv = gf_inv(ref_h(a));
-  Block t = gf_mul(load_block(j0), hinv);
-  t.lo ^= 128;
   Bytes iv(16);
-  store_block(gf_mul(t, hinv), iv.data());
+  wsref::iv_for_j0(key.data(), key.size(), j0, iv.data());
   return iv;
 }
 
@@ -576,7 +404,7 @@ void test_ctr(const std::vector<const ws::Kernel*>& kernels) {
     uint8_t first[16] = {};
     std::memcpy(first, iv.data(), 12);
     first[15] = 2;
-    const Bytes want = ref_ctr(ref_expand(key), first, pt);
+    const Bytes want = ref_ctr(key, first, pt);
     for (const ws::Kernel* k : kernels) {
       const Key kk(*k, key);
       Buf in(pt, i % 16), out(len, (i + 5) % 16), biv(iv);
@@ -603,8 +431,7 @@ void test_counter_wrap(const std::vector<const ws::Kernel*>& kernels) {
       j0[14] = static_cast<uint8_t>(c >> 8);
       j0[15] = static_cast<uint8_t>(c);
       const Bytes iv = iv_for_j0(key, j0);
-      const RefAes a = ref_expand(key);
-      check(ref_j0(a, iv) == Bytes(j0, j0 + 16), "solved IV gives the chosen J0");
+      check(ref_j0(key, iv) == Bytes(j0, j0 + 16), "solved IV gives the chosen J0");
       const size_t len = 16 * (before % 40) + 1100 + rand_below(300);
       const Bytes aad = random_bytes(rand_below(40)), pt = random_bytes(len);
       const Bytes want = ref_seal(key, iv, aad, pt);
@@ -697,7 +524,6 @@ void test_cross(const std::vector<const ws::Kernel*>& kernels) {
 
 int main(int argc, char** argv) {
   const char* vectors = argc > 1 ? argv[1] : "test/vectors/aes_gcm_test.json";
-  init_sbox();
   test_reference_model();
 
   std::vector<const ws::Kernel*> kernels;

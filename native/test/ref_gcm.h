@@ -1,5 +1,5 @@
-// A slow, independent AES-GCM for the fuzz harness to check kernels against: FIPS-197 AES
-// byte by byte, SP 800-38D GHASH bit by bit (6.3 algorithm 1). Nothing here shares code with
+// A slow, independent AES-GCM that the kernel test driver and the fuzz harness check kernels
+// against: FIPS-197 AES byte by byte, SP 800-38D GHASH bit by bit (6.3 algorithm 1). Nothing here shares code with
 // the kernels, so a bug common to all three (e.g. in aesni_expand_key) still shows up.
 // Not constant time; test use only.
 #pragma once
