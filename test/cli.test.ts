@@ -104,7 +104,7 @@ describe('seal, open, verify', () => {
     expect(o.code).toBe(1);
     expect(o.err).toMatch(/failed authentication/);
     const left = await readdir(dir);
-    expect(left.filter((n) => n.startsWith('t.out') || n.includes('.weightseal.tmp'))).toEqual([]);
+    expect(left.filter((n) => n.startsWith('t.out') || n.includes('.weightseal-'))).toEqual([]);
   });
 
   it('exit 3 for a missing input or an existing output without --overwrite', async () => {
@@ -223,7 +223,7 @@ describe('as a process', () => {
     const { child, done } = spawnCli(['seal', input, out, '--key-file', keyFile, '--backend', 'noble', '--threads', '1']);
     for (let i = 0; i < 400; i++) {
       const names = await readdir(work);
-      if (names.some((n) => n.endsWith('.weightseal.tmp') && n.includes('big.sealed'))) break;
+      if (names.some((n) => n.startsWith('.big.sealed.weightseal-') && n.endsWith('.tmp'))) break;
       await new Promise((r) => setTimeout(r, 25));
     }
     expect((await readdir(work)).length).toBe(1);

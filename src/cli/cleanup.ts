@@ -1,8 +1,11 @@
 /**
- * Ctrl-C: temporary files the command created are removed synchronously (the event loop may
- * be busy with workers), then the process exits 130 as shells expect after SIGINT.
+ * Ctrl-C, SIGTERM and SIGHUP: temporary files the command created are removed synchronously
+ * (the event loop may be busy with workers), then the process exits 128 + the signal number
+ * as shells expect (130, 143, 129; exit.ts). SIGKILL cannot be caught: what it leaves is named
+ * by its pid and swept by the next seal or open into the same directory (io/temp.ts).
  */
 import { rmSync } from 'node:fs';
+import { SIGNAL_EXIT } from './exit.js';
 
 const temps = new Set<string>();
 let installed = false;
@@ -26,16 +29,21 @@ export function removeTemps(): void {
   temps.clear();
 }
 
-/** Installs the SIGINT/SIGTERM handlers once; `say` reports on stderr unless quiet. */
+/** Installs the signal handlers once; `say` reports on stderr unless quiet. */
 export function installSignalCleanup(say: (line: string) => void): void {
   if (installed) return;
   installed = true;
-  const onSignal = (signal: NodeJS.Signals) => {
+  const onSignal = (signal: keyof typeof SIGNAL_EXIT) => {
     const n = temps.size;
     removeTemps();
-    say(`\ninterrupted (${signal})${n ? `: removed ${n} temporary file${n === 1 ? '' : 's'}` : ''}`);
-    process.exit(signal === 'SIGINT' ? 130 : 143);
+    try {
+      say(`\ninterrupted (${signal})${n ? `: removed ${n} temporary file${n === 1 ? '' : 's'}` : ''}`);
+    } catch {
+      // stderr may be gone with the terminal (SIGHUP): the exit code still says what happened.
+    }
+    process.exit(SIGNAL_EXIT[signal]);
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  for (const signal of Object.keys(SIGNAL_EXIT) as (keyof typeof SIGNAL_EXIT)[]) {
+    process.on(signal, () => onSignal(signal));
+  }
 }

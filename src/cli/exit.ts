@@ -1,10 +1,14 @@
 /**
  * Exit codes, documented in docs/cli.md: 0 ok, 1 authentication or format failure, 2 usage,
- * 3 I/O, 130 interrupted (128 + SIGINT, as shells report it).
+ * 3 I/O, 130 interrupted (128 + SIGINT, as shells report it), 143 terminated (128 + SIGTERM),
+ * 129 hung up (128 + SIGHUP).
  */
 import { isWeightsealError } from '../errors.js';
 
-export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, IO: 3, INTERRUPTED: 130 } as const;
+export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, IO: 3, HANGUP: 129, INTERRUPTED: 130, TERMINATED: 143 } as const;
+
+/** The signals the command cleans up after (cleanup.ts), with 128 + the signal number on Linux and macOS. */
+export const SIGNAL_EXIT = { SIGHUP: EXIT.HANGUP, SIGINT: EXIT.INTERRUPTED, SIGTERM: EXIT.TERMINATED } as const;
 
 /** Thrown for command-line mistakes that are not a WeightsealError (bad numbers, missing args). */
 export class UsageError extends Error {

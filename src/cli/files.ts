@@ -2,13 +2,14 @@
  * seal / open / verify for the command. The output goes to a temporary file beside OUT that
  * is renamed only after the last slot is written and the whole input authenticated; the
  * command owns that file, so Ctrl-C (see cleanup.ts) and failures remove it and OUT is
- * untouched. Slots from the pipeline are written straight from its buffers at their offset.
+ * untouched; what a SIGKILL leaves is swept by the next seal or open into the directory
+ * (io/temp.ts). Slots from the pipeline are written straight from its buffers at their offset.
  */
-import { randomBytes } from 'node:crypto';
-import { open as fsOpen, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { open as fsOpen, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { HEADER_BYTES, plaintextLengthOfBody, sealedLength } from '../cobblestone.js';
 import { WeightsealError, ioError } from '../errors.js';
+import { publish, sweepStaleTemps, tempPathFor } from '../io/temp.js';
 import { runBounce } from '../safetensors/engine.js';
 import type { Key, SourceOptions } from '../safetensors/source.js';
 import { trackTemp, untrackTemp } from './cleanup.js';
@@ -26,6 +27,8 @@ export interface FileResult {
 export interface FileOpOptions extends SourceOptions {
   overwrite?: boolean;
   progress?: boolean;
+  /** Told about each stale temporary file removed from OUT's directory. */
+  say?: (line: string) => void;
 }
 
 async function inputSize(path: string): Promise<number> {
@@ -56,7 +59,11 @@ async function refuseExisting(out: string, overwrite: boolean | undefined): Prom
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw ioError('check', out, e);
   }
-  throw new WeightsealError('ERR_EXISTS', `${out} already exists; pass --overwrite to replace it`, { path: out });
+  throw existsError(out);
+}
+
+function existsError(out: string): WeightsealError {
+  return new WeightsealError('ERR_EXISTS', `${out} already exists; pass --overwrite to replace it`, { path: out });
 }
 
 /** Seals or opens IN into OUT (or, for verify, into nothing). */
@@ -69,7 +76,10 @@ export async function transformFile(mode: 'seal' | 'open', input: string, output
   let tmp: string | null = null;
   let fh: FileHandle | null = null;
   if (output !== null) {
-    tmp = join(dirname(output), `.${basename(output)}.${randomBytes(6).toString('hex')}.weightseal.tmp`);
+    for (const t of await sweepStaleTemps(dirname(output))) {
+      opts.say?.(`removed stale temporary file ${t.path} (its process ${t.pid} is gone)`);
+    }
+    tmp = tempPathFor(output);
     trackTemp(tmp);
     try {
       fh = await fsOpen(tmp, 'wx', 0o644);
@@ -94,10 +104,10 @@ export async function transformFile(mode: 'seal' | 'open', input: string, output
       bar.update(written);
     });
     if (fh) {
-      await fh.datasync();
+      await fh.sync();
       await fh.close();
       fh = null;
-      await rename(tmp!, output!);
+      await publish(tmp!, output!, opts.overwrite ?? false, existsError);
       untrackTemp(tmp!);
       tmp = null;
     }

@@ -109,7 +109,8 @@ export async function runCli(argv: string[], io: CliIO = processIO): Promise<num
       .action(async (input: string, output: string, o: CommonOpts) => {
         const { key, opts } = await keyOf(o);
         installSignalCleanup((l) => io.err(l));
-        const r = await transformFile(mode, input, output, key, { ...opts, overwrite: o.overwrite, progress: !o.quiet && !o.json });
+        const r = await transformFile(mode, input, output, key,
+          { ...opts, overwrite: o.overwrite, progress: !o.quiet && !o.json, say: warn(o) });
         emit(o, r, `${mode === 'seal' ? 'sealed' : 'opened'} ${input} -> ${output}: ${gbps(r)}`);
       });
   }
