@@ -13,6 +13,12 @@
 // once. Products use Karatsuba (3 clmuls per block, not 4) because on the Zen 5 this targets a
 // zmm vpclmulqdq costs a cycle of the same two pipes that run vaesenc: every clmul saved is
 // AES time. That sharing also bounds GCM at ~0.75x (AES-128) and ~0.82x (AES-256) of CTR.
+// Measured on that Zen 5 (native/bench_kernel.cc and hand-written asm loops): vaesenc zmm
+// issues 1/cycle (latency 4), vpclmulqdq 1 per 2 cycles and each takes a vaesenc slot, so
+// 112 AES + 26 clmul per AES-256 group is >= 138 cycles against CTR's 112 (0.81x). With the
+// ~90 shuffle/XOR/add ops a group also needs, even an ideal asm loop takes ~155 cycles:
+// the ~0.74x this loop reaches. Finer clmul interleaving, other GHASH spreads, 16 or 24
+// blocks per group (no spills) and -mtune=znver3 all measured the same or slower.
 //
 // Tails (AAD, IV, data not a multiple of 512 bytes) use AVX-512 byte masks: loads read zeros
 // past the end, stores write only len bytes. Nothing branches on or indexes by secret data.
