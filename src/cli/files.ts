@@ -1,16 +1,16 @@
 /**
- * seal / open / verify for the command. The output goes to a temporary file beside OUT that
- * is renamed only after the last slot is written and the whole input authenticated; the
- * command owns that file, so Ctrl-C (see cleanup.ts) and failures remove it and OUT is
- * untouched; what a SIGKILL leaves is swept by the next seal or open into the directory
- * (io/temp.ts). Slots from the pipeline are written straight from its buffers at their offset.
+ * seal / open / verify for the command: the library's file path (io/files.ts: temporary file
+ * beside OUT, renamed only once everything is written and authenticated; stale temporaries
+ * of dead processes swept) plus what a person at a terminal needs: a progress bar, the
+ * temporary file registered for Ctrl-C cleanup (cleanup.ts), and messages that name the
+ * command's options.
  */
-import { open as fsOpen, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { stat } from 'node:fs/promises';
 import { HEADER_BYTES, plaintextLengthOfBody, sealedLength } from '../cobblestone.js';
 import { WeightsealError, ioError } from '../errors.js';
-import { publish, sweepStaleTemps, tempPathFor } from '../io/temp.js';
-import { runBounce } from '../safetensors/engine.js';
+import { transformFile as transformFileWith } from '../io/files.js';
+import { checkOptions, resolveKeys, resolveTuning } from '../pipeline/options.js';
+import { pick } from '../safetensors/engine.js';
 import type { Key, SourceOptions } from '../safetensors/source.js';
 import { trackTemp, untrackTemp } from './cleanup.js';
 import { progressBar } from './progress.js';
@@ -51,76 +51,23 @@ function expectedOut(mode: 'seal' | 'open', size: number): number {
   }
 }
 
-async function refuseExisting(out: string, overwrite: boolean | undefined): Promise<void> {
-  if (overwrite) return;
-  try {
-    await stat(out);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw ioError('check', out, e);
-  }
-  throw existsError(out);
-}
-
-function existsError(out: string): WeightsealError {
-  return new WeightsealError('ERR_EXISTS', `${out} already exists; pass --overwrite to replace it`, { path: out });
-}
-
-/** Seals or opens IN into OUT (or, for verify, into nothing). */
+/** Seals or opens IN into OUT (or, for verify, into nothing), with a progress bar. */
 export async function transformFile(mode: 'seal' | 'open', input: string, output: string | null,
   key: Key, opts: FileOpOptions): Promise<FileResult> {
   const size = await inputSize(input);
-  if (output !== null) await refuseExisting(output, opts.overwrite);
-  const total = expectedOut(mode, size);
-  const label = output === null ? 'verify' : mode;
-  let tmp: string | null = null;
-  let fh: FileHandle | null = null;
-  if (output !== null) {
-    for (const t of await sweepStaleTemps(dirname(output))) {
-      opts.say?.(`removed stale temporary file ${t.path} (its process ${t.pid} is gone)`);
-    }
-    tmp = tempPathFor(output);
-    trackTemp(tmp);
-    try {
-      fh = await fsOpen(tmp, 'wx', 0o644);
-    } catch (e) {
-      untrackTemp(tmp);
-      throw ioError('create', tmp, e);
-    }
-  }
-  const bar = progressBar(label, total, opts.progress ?? false);
-  let written = 0;
-  const t0 = performance.now();
+  const o = checkOptions(pick(opts));
+  const bar = progressBar(output === null ? 'verify' : mode, expectedOut(mode, size), opts.progress ?? false);
   try {
-    await runBounce(input, key, mode, opts, async (view, offset) => {
-      if (fh) {
-        let done = 0;
-        while (done < view.length) {
-          const { bytesWritten } = await fh.write(view, done, view.length - done, offset + done);
-          done += bytesWritten;
-        }
-      }
-      written = Math.max(written, offset + view.length);
-      bar.update(written);
-    });
-    if (fh) {
-      await fh.sync();
-      await fh.close();
-      fh = null;
-      await publish(tmp!, output!, opts.overwrite ?? false, existsError);
-      untrackTemp(tmp!);
-      tmp = null;
-    }
-  } catch (e) {
-    throw e instanceof WeightsealError ? e : ioError(`${mode} into`, output ?? input, e);
+    const r = await transformFileWith(mode, input, output, resolveKeys(key, o), resolveTuning(o),
+      opts.overwrite ?? false, {
+        progress: (n) => bar.update(n),
+        tempCreated: trackTemp,
+        tempDone: untrackTemp,
+        swept: (path, pid) => opts.say?.(`removed stale temporary file ${path} (its process ${pid} is gone)`),
+        overwriteHint: 'pass --overwrite to replace it',
+      });
+    return { input, output, bytesIn: size, bytesOut: r.bytesOut, seconds: r.seconds, gbps: size / r.seconds / 1e9 };
   } finally {
     bar.stop();
-    if (fh) await fh.close().catch(() => {});
-    if (tmp) {
-      await unlink(tmp).catch(() => {});
-      untrackTemp(tmp);
-    }
   }
-  const seconds = (performance.now() - t0) / 1000;
-  return { input, output, bytesIn: size, bytesOut: written, seconds, gbps: size / seconds / 1e9 };
 }

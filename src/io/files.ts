@@ -34,9 +34,21 @@ export function pathArg(v: unknown, name: string): string {
   throw invalidArg(`${name} must be a file path (string or file: URL), got ${describe(v)}`);
 }
 
-function existsError(dst: string): WeightsealError {
-  return new WeightsealError('ERR_EXISTS', `${dst} already exists; remove it or pass { overwrite: true }`,
-    { path: dst });
+/** What a caller with a user interface (the command) hears of a file operation. */
+export interface FileHooks {
+  /** Output bytes delivered so far, in order. */
+  progress?(bytesOut: number): void;
+  /** The temporary file exists (a signal handler may remove it) / is gone or published. */
+  tempCreated?(path: string): void;
+  tempDone?(path: string): void;
+  /** A temporary file left by a dead process was removed from the destination directory. */
+  swept?(path: string, pid: number): void;
+  /** How to allow replacing the destination, for ERR_EXISTS (default: the API option). */
+  overwriteHint?: string;
+}
+
+function existsError(dst: string, hint = 'pass { overwrite: true }'): WeightsealError {
+  return new WeightsealError('ERR_EXISTS', `${dst} already exists; remove it or ${hint}`, { path: dst });
 }
 
 async function writeAll(fh: FileHandle, path: string, view: Uint8Array, position: number): Promise<void> {
@@ -51,42 +63,63 @@ async function writeAll(fh: FileHandle, path: string, view: Uint8Array, position
   }
 }
 
+/**
+ * Runs mode over file src into dst through a temporary file; dst null (verify) runs the
+ * whole pipeline, authenticating every chunk, and writes nothing.
+ */
 export async function transformFile(mode: Mode, src: unknown, dst: unknown, keys: Keys | null, tuning: Tuning,
-  overwrite: boolean): Promise<FileResult> {
+  overwrite: boolean, hooks: FileHooks = {}): Promise<FileResult> {
   const t0 = performance.now();
-  const dstPath = pathArg(dst, 'dst');
+  const dstPath = dst === null ? null : pathArg(dst, 'dst');
   if (typeof overwrite !== 'boolean') throw invalidArg(`overwrite must be a boolean, got ${describe(overwrite)}`);
   if (!isFileHandle(src)) pathArg(src, 'src'); // a bad argument fails before the filesystem is touched
-  if (!overwrite && (await exists(dstPath))) throw existsError(dstPath);
+  const refuse = (p: string) => existsError(p, hooks.overwriteHint);
+  if (dstPath !== null && !overwrite && (await exists(dstPath))) throw refuse(dstPath);
   const source = await FileSource.open(isFileHandle(src) ? src : pathArg(src, 'src'));
-  await sweepStaleTemps(dirname(dstPath));
-  const tmp = tempPathFor(dstPath);
+  let tmp: string | null = null;
   let out: FileHandle | null = null;
-  let published = false;
+  let bytesOut = 0;
   try {
-    try {
-      out = await fsOpen(tmp, 'wx', 0o600);
-    } catch (e) {
-      throw ioError('create', tmp, e);
+    if (dstPath !== null) {
+      for (const t of await sweepStaleTemps(dirname(dstPath))) hooks.swept?.(t.path, t.pid);
+      tmp = tempPathFor(dstPath);
+      try {
+        out = await fsOpen(tmp, 'wx', 0o600);
+      } catch (e) {
+        tmp = null;
+        throw ioError('create', tempPathFor(dstPath), e);
+      }
+      hooks.tempCreated?.(tmp);
     }
     const fh = out;
+    const path = tmp ?? '';
     const totals = await runPipeline(mode, keys, source, {
-      write: (view, offset) => writeAll(fh, tmp, view, offset),
+      write: async (view, offset) => {
+        if (fh) await writeAll(fh, path, view, offset);
+        bytesOut = Math.max(bytesOut, offset + view.length);
+        hooks.progress?.(bytesOut);
+      },
       concurrency: WRITE_CONCURRENCY,
     }, tuning);
-    try {
-      await fh.sync();
-      out = null;
-      await fh.close();
-    } catch (e) {
-      throw ioError('sync', tmp, e);
+    if (fh && tmp !== null && dstPath !== null) {
+      try {
+        await fh.sync();
+        out = null;
+        await fh.close();
+      } catch (e) {
+        throw ioError('sync', tmp, e);
+      }
+      await publish(tmp, dstPath, overwrite, refuse);
+      hooks.tempDone?.(tmp);
+      tmp = null;
     }
-    await publish(tmp, dstPath, overwrite, existsError);
-    published = true;
     return { ...totals, seconds: (performance.now() - t0) / 1000 };
   } finally {
     if (out) await out.close().catch(() => {});
-    if (!published) await unlink(tmp).catch(() => {});
+    if (tmp !== null) {
+      await unlink(tmp).catch(() => {});
+      hooks.tempDone?.(tmp);
+    }
     await source.close().catch(() => {});
   }
 }

@@ -19,7 +19,7 @@ export function bounceOpen(origin: string | FileHandle, key: Key, opts: SourceOp
   return runBounce(origin, key, 'open', opts, onSlot);
 }
 
-function pick(opts: SourceOptions): SourceOptions {
+export function pick(opts: SourceOptions): SourceOptions {
   const out: SourceOptions = {};
   if (opts.suite !== undefined) out.suite = opts.suite;
   if (opts.context !== undefined) out.context = opts.context;
