@@ -194,7 +194,8 @@ export async function runPipeline(mode: Mode, keys: Keys | null, source: ByteSou
 
   let derived: Derived | null = null;
   let producer: Promise<void> = Promise.resolve();
-  const items: Item[] = [];
+  // Slot work not yet settled, for the final wait: only these, so a long stream holds no history.
+  const unsettled = new Set<Promise<SlotResult>>();
   const pendingWrites = new Set<Promise<void>>();
   let bytesIn = 0;
   let offset = 0;
@@ -248,8 +249,9 @@ export async function runPipeline(mode: Mode, keys: Keys | null, source: ByteSou
     let wake: (() => void) | null = null;
     const queue: Item[] = [];
     const push = (it: Item) => {
-      it.done.catch(() => {});
-      items.push(it);
+      const settle = () => { unsettled.delete(it.done); };
+      unsettled.add(it.done);
+      it.done.then(settle, settle);
       queue.push(it);
       wake?.();
       wake = null;
@@ -277,11 +279,12 @@ export async function runPipeline(mode: Mode, keys: Keys | null, source: ByteSou
           len = await source.read(slot.input, stop.signal);
           src = { buf: ring!.sab, off: slot.input.byteOffset, len };
         }
-        if (!lend) slot.usedIn = Math.max(slot.usedIn, len);
+        // Only plaintext is zeroed when the ring is released (slots.ts): seal's input, open's output.
+        if (!lend && mode !== 'open') slot.usedIn = Math.max(slot.usedIn, len);
         bytesIn += len;
         const s = slotShape(mode, i, len, inCap, perSlot);
         const output = direct ? sink.target!(outAt, s.outLen) : slot.output.subarray(0, s.outLen);
-        if (!direct) slot.usedOut = Math.max(slot.usedOut, s.outLen);
+        if (!direct && mode !== 'seal') slot.usedOut = Math.max(slot.usedOut, s.outLen);
         const dst: Region = { buf: output.buffer, off: output.byteOffset, len: output.length };
         const records: Region = { ...src, len: s.inLen };
         const tail = mode === 'open' ? tailOf(body, i * inCap, len, s.final, s.first) : NO_TAIL;
@@ -339,7 +342,7 @@ export async function runPipeline(mode: Mode, keys: Keys | null, source: ByteSou
     if (derived) wipeDerived(derived);
     // Slots go back to the cache only once nothing can still write into or read from them:
     // worker tasks and reads settle promptly; a consumer's write may never settle.
-    await Promise.allSettled([producer, ...items.map((i) => i.done)]);
+    await Promise.allSettled([producer, ...unsettled]);
     const r = ring;
     void Promise.allSettled([...pendingWrites]).then(() => r?.dispose());
   }

@@ -3,7 +3,8 @@
  * or open from and into, and writes and bounce consumers read from. First touch of fresh
  * memory costs several memcpys here (page faults), so rings are faulted in once when
  * allocated and then kept in a small idle cache for the next stream: allocate once, touch
- * once, reuse. Whatever a stream wrote into a ring is zeroed before the ring is reused.
+ * once, reuse. Whatever plaintext a stream put in a ring is zeroed before the ring is reused
+ * (the engine counts only plaintext regions in usedIn/usedOut: ciphertext is not secret).
  */
 import { WeightsealError } from '../errors.js';
 
@@ -19,7 +20,7 @@ export interface Slot {
   /** Input region (read target) and output region (worker target), views of `ring.sab`. */
   readonly input: Uint8Array;
   readonly output: Uint8Array;
-  /** Bytes of input / output written this stream, zeroed at release. */
+  /** Bytes of plaintext written to input / output this stream, zeroed at release. */
   usedIn: number;
   usedOut: number;
 }
@@ -28,6 +29,16 @@ export interface Slot {
 function prefault(sab: SharedArrayBuffer): void {
   const bytes = new Uint8Array(sab);
   for (let i = 0; i < bytes.length; i += PAGE) bytes[i] = 0;
+}
+
+/**
+ * Zeroes v[0, n). Uint8Array.fill on shared memory stores a byte at a time (about 3 GB/s
+ * here, several ms per stream for a ring of 4 MiB slots); 8-byte words run about 6x faster.
+ */
+function zero(v: Uint8Array, n: number): void {
+  const words = v.byteOffset % 8 === 0 ? Math.floor(n / 8) : 0;
+  if (words > 0) new BigUint64Array(v.buffer, v.byteOffset, words).fill(0n);
+  v.fill(0, words * 8, n);
 }
 
 const idle: SharedArrayBuffer[] = [];
@@ -118,14 +129,14 @@ export class SlotRing {
     for (const w of this.#waiters.splice(0)) w.reject(err);
   }
 
-  /** Zeroes what the stream wrote and hands the memory to the idle cache. Once all users are done. */
+  /** Zeroes the plaintext the stream wrote and hands the memory to the idle cache. Once all users are done. */
   dispose(): void {
     if (this.#released) return;
     this.#released = true;
     this.fail(new WeightsealError('ERR_CLOSED', 'the slot ring was released'));
     for (const s of this.slots) {
-      s.input.fill(0, 0, s.usedIn);
-      s.output.fill(0, 0, s.usedOut);
+      zero(s.input, s.usedIn);
+      zero(s.output, s.usedOut);
     }
     giveIdle(this.sab);
   }
