@@ -7,7 +7,7 @@
  */
 import { createHmac, KeyObject, randomFillSync } from 'node:crypto';
 import { WeightsealError, invalidArg } from './errors.js';
-import { describe } from './validate.js';
+import { describe, keyTypeMessage } from './validate.js';
 
 export type Suite = 'cobblestone-256' | 'cobblestone-128';
 export const DEFAULT_SUITE: Suite = 'cobblestone-256';
@@ -46,12 +46,14 @@ export function inputKeyBytes(key: unknown, suite: Suite): Uint8Array {
   } else if (key instanceof Uint8Array) {
     bytes = key;
   } else {
-    throw invalidArg(`key must be a Uint8Array or a secret KeyObject, got ${describe(key)}`);
+    throw invalidArg(keyTypeMessage('key', key));
   }
   const want = SUITES[suite].keyBytes;
   if (bytes.length !== want) {
     const other = bytes.length === 16 ? " (use suite 'cobblestone-128' for a 16-byte key)" :
-      bytes.length === 32 ? " (use suite 'cobblestone-256' for a 32-byte key)" : '';
+      bytes.length === 32 ? " (use suite 'cobblestone-256' for a 32-byte key)" :
+      bytes.length === 24 ? ' (AES-192 is not supported; make a key with `weightseal keygen`)' : '';
+    if (key instanceof KeyObject) bytes.fill(0);
     throw invalidArg(`${suite} needs a ${want}-byte key, got ${bytes.length} bytes${other}`);
   }
   return bytes;

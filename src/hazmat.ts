@@ -3,11 +3,11 @@
  * AES-GCM, and raw-mode chunked encryption (key and base nonce from a higher protocol).
  */
 import { KeyObject } from 'node:crypto';
-import { getBackend, type Backend, type BackendName } from './backend/index.js';
-import { NONCE_BYTES } from './cobblestone.js';
+import { getBackend, type Backend, type BackendName, type GcmKey } from './backend/index.js';
 import { WeightsealError, invalidArg } from './errors.js';
-import { rawOpenBody, rawSealBody } from './format.js';
-import { checkAesKey, checkBytes, describe, overlaps } from './validate.js';
+import { CHUNK_BYTES, NONCE_BYTES, SEALED_CHUNK_BYTES, TAG_BYTES, chunkCount, plaintextLengthOfBody } from './cobblestone.js';
+import { openChunkRun, rawOpenBody, rawSealBody, sealChunkRun } from './format.js';
+import { aesKeyBytes, checkBytes, checkIndex, describe, overlaps } from './validate.js';
 
 export interface GcmOptions {
   /** Which implementation runs it (default: native, else noble). */
@@ -16,20 +16,42 @@ export interface GcmOptions {
 
 const EMPTY = new Uint8Array(0);
 
-function prepare(key: unknown, nonce: unknown, data: unknown, aad: unknown, dataName: string) {
-  const k = checkAesKey(key);
+function checkGcmOptions(opts: unknown): GcmOptions {
+  if (opts === undefined) return {};
+  if (typeof opts !== 'object' || opts === null) {
+    throw invalidArg(`options must be an object like { backend }, got ${describe(opts)}`);
+  }
+  return opts as GcmOptions;
+}
+
+interface Prepared {
+  n: Uint8Array;
+  d: Uint8Array;
+  a: Uint8Array;
+  backend: Backend;
+  gk: GcmKey;
+}
+
+/** Every argument checked first; then the key imported (an exported KeyObject copy wiped at once). */
+function prepare(key: unknown, nonce: unknown, data: unknown, aad: unknown, dataName: string,
+  opts: unknown): Prepared {
   const n = checkBytes(nonce, 'nonce');
   if (n.length === 0) throw invalidArg('nonce must not be empty (12 bytes is standard)');
   const d = checkBytes(data, dataName);
   const a = aad === undefined ? EMPTY : checkBytes(aad, 'aad');
-  return { k, n, d, a };
+  const backend = getBackend(checkGcmOptions(opts).backend);
+  const { bytes, owned } = aesKeyBytes(key);
+  try {
+    return { n, d, a, backend, gk: backend.importKey(bytes) };
+  } finally {
+    if (owned) bytes.fill(0);
+  }
 }
 
 /** AES-GCM seal: returns ciphertext with the 16-byte tag appended. */
-export function gcmSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array,
-  aad?: Uint8Array, opts: GcmOptions = {}): Uint8Array {
-  const { k, n, d, a } = prepare(key, nonce, plaintext, aad, 'plaintext');
-  const gk = getBackend(opts.backend).importKey(k);
+export function gcmSeal(key: Uint8Array | KeyObject, nonce: Uint8Array, plaintext: Uint8Array,
+  aad?: Uint8Array, opts?: GcmOptions): Uint8Array {
+  const { n, d, a, gk } = prepare(key, nonce, plaintext, aad, 'plaintext', opts);
   try {
     const out = new Uint8Array(d.length + 16);
     gk.seal(n, a, d, out);
@@ -40,14 +62,15 @@ export function gcmSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Arra
 }
 
 /** AES-GCM open: returns the plaintext, or throws ERR_AUTH_FAILED and returns nothing. */
-export function gcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array,
-  aad?: Uint8Array, opts: GcmOptions = {}): Uint8Array {
-  const { k, n, d, a } = prepare(key, nonce, sealed, aad, 'sealed');
+export function gcmOpen(key: Uint8Array | KeyObject, nonce: Uint8Array, sealed: Uint8Array,
+  aad?: Uint8Array, opts?: GcmOptions): Uint8Array {
+  const d = checkBytes(sealed, 'sealed');
   if (d.length < 16) {
+    prepare(key, nonce, sealed, aad, 'sealed', opts).gk.destroy(); // bad arguments first
     throw new WeightsealError('ERR_TRUNCATED',
       `sealed input is ${d.length} bytes, shorter than the 16-byte tag; pass ciphertext || tag`);
   }
-  const gk = getBackend(opts.backend).importKey(k);
+  const { n, a, gk } = prepare(key, nonce, sealed, aad, 'sealed', opts);
   try {
     const out = new Uint8Array(d.length - 16);
     if (overlaps(out, d)) throw new Error('unreachable: fresh output overlaps input');
@@ -73,22 +96,14 @@ function prepareRaw(key: unknown, baseNonce: unknown, data: unknown, dataName: s
     throw invalidArg(`options must be an object like { backend, output }, got ${describe(opts)}`);
   }
   const o = (opts ?? {}) as RawOptions;
-  let k: Uint8Array;
-  if (key instanceof KeyObject) {
-    if (key.type !== 'secret') throw invalidArg(`key must be a secret KeyObject, got a ${key.type} key`);
-    k = new Uint8Array(key.export());
-    if (k.length !== 16 && k.length !== 32) {
-      k.fill(0);
-      throw invalidArg(`key must be a 16- or 32-byte AES key, got a ${k.length}-byte KeyObject`);
-    }
-  } else {
-    k = checkAesKey(key);
-  }
   const n = checkBytes(baseNonce, 'baseNonce');
   if (n.length !== NONCE_BYTES) {
     throw invalidArg(`baseNonce must be ${NONCE_BYTES} bytes (the AES-GCM nonce size), got ${n.length}`);
   }
-  return { k, owned: k !== key, n, d: checkBytes(data, dataName), backend: getBackend(o.backend), output: o.output };
+  const d = checkBytes(data, dataName);
+  const backend = getBackend(o.backend);
+  const { bytes, owned } = aesKeyBytes(key); // last: nothing can throw before a copy is wiped
+  return { k: bytes, owned, n, d, backend, output: o.output };
 }
 
 /**
@@ -124,4 +139,105 @@ export function rawOpen(key: Uint8Array | KeyObject, baseNonce: Uint8Array, seal
   } finally {
     if (r.owned) r.k.fill(0);
   }
+}
+
+export interface ChunkRunOptions extends RawOptions {
+  /**
+   * Whether the run ends the message (default true): its last chunk is the final one, shorter
+   * than 16 KiB and maybe empty. A run that does not end the message holds whole chunks only.
+   */
+  final?: boolean;
+}
+
+function runArgs(firstIndex: unknown, opts: unknown): { first: number; final: boolean } {
+  const first = checkIndex(firstIndex, 'firstIndex');
+  const final = (opts as ChunkRunOptions | undefined)?.final ?? true;
+  if (typeof final !== 'boolean') throw invalidArg(`final must be a boolean, got ${describe(final)}`);
+  return { first, final };
+}
+
+/**
+ * PROTOCOL / TEST HOOK, not for applications. Seals chunks firstIndex, firstIndex + 1, ... of a
+ * raw-mode body (see rawSeal) and returns their sealed records, so a higher protocol can seal
+ * a message in pieces and tests can reach the counter limit without 4 PiB of input.
+ * rawSeal(k, n, pt) equals rawSealChunks(k, n, 0, pt).
+ *
+ * "Message chunking": the counter must never reach 2^38 (the nonce's low 38 bits never wrap
+ * into the base nonce). A run that would use chunk index 2^38 or beyond throws ERR_TOO_LARGE
+ * before any output is written. Sealing a chunk index twice under one key and base nonce
+ * reuses a GCM nonce: keeping each index to one run is the caller's job.
+ */
+export function rawSealChunks(key: Uint8Array | KeyObject, baseNonce: Uint8Array, firstIndex: number,
+  plaintext: Uint8Array, opts?: ChunkRunOptions): Uint8Array {
+  const r = prepareRaw(key, baseNonce, plaintext, 'plaintext', opts);
+  try {
+    const { first, final } = runArgs(firstIndex, opts);
+    let n: number;
+    if (final) {
+      n = chunkCount(r.d.length);
+    } else {
+      n = r.d.length / CHUNK_BYTES;
+      if (!Number.isInteger(n) || n === 0) {
+        throw invalidArg(`a run that does not end the message holds whole 16 KiB chunks, got ${r.d.length} bytes; ` +
+          'pass a multiple of 16384 bytes, or final: true for the message\'s last run');
+      }
+    }
+    const out = chunkOutput(r.output, r.d.length + n * TAG_BYTES, r.d, 'sealed length');
+    const gk = r.backend.importKey(r.k);
+    try {
+      sealChunkRun(gk, r.n, first, r.d, n, out);
+    } finally {
+      gk.destroy();
+    }
+    return out;
+  } finally {
+    if (r.owned) r.k.fill(0);
+  }
+}
+
+/**
+ * PROTOCOL / TEST HOOK, not for applications. Opens records sealed by rawSealChunks at the same
+ * firstIndex and `final`. ERR_TOO_LARGE (before anything is decrypted) for a run that would
+ * reach chunk index 2^38, ERR_TRUNCATED for a length no run has, ERR_AUTH_FAILED with `.chunk`
+ * (the message's chunk index) for the first chunk whose tag fails; on failure nothing is
+ * returned and opts.output is zeroed.
+ */
+export function rawOpenChunks(key: Uint8Array | KeyObject, baseNonce: Uint8Array, firstIndex: number,
+  sealed: Uint8Array, opts?: ChunkRunOptions): Uint8Array {
+  const r = prepareRaw(key, baseNonce, sealed, 'sealed', opts);
+  try {
+    const { first, final } = runArgs(firstIndex, opts);
+    let n: number, length: number;
+    if (final) {
+      length = plaintextLengthOfBody(r.d.length);
+      n = chunkCount(length);
+    } else {
+      n = r.d.length / SEALED_CHUNK_BYTES;
+      if (!Number.isInteger(n) || n === 0) {
+        throw new WeightsealError('ERR_TRUNCATED',
+          `a run that does not end the message holds whole records of ${SEALED_CHUNK_BYTES} bytes, got ` +
+            `${r.d.length} bytes; pass whole records, or final: true for the message's last run`);
+      }
+      length = n * CHUNK_BYTES;
+    }
+    const out = chunkOutput(r.output, length, r.d, 'plaintext length');
+    const gk = r.backend.importKey(r.k);
+    try {
+      openChunkRun(gk, r.n, first, r.d, n, out, final ? first + n - 1 : -1);
+    } finally {
+      gk.destroy();
+    }
+    return out;
+  } finally {
+    if (r.owned) r.k.fill(0);
+  }
+}
+
+function chunkOutput(given: unknown, length: number, input: Uint8Array, what: string): Uint8Array {
+  if (given === undefined) return new Uint8Array(length);
+  const out = checkBytes(given, 'output');
+  if (out.length < length) throw invalidArg(`output must hold at least ${length} bytes (the ${what}), got ${out.length}`);
+  const view = out.subarray(0, length);
+  if (overlaps(view, input)) throw invalidArg('output must not overlap the input; pass a separate buffer');
+  return view;
 }

@@ -167,7 +167,11 @@ export class SealedFile {
     let length: number;
     try {
       const st = await fh.stat();
-      if (!st.isFile()) throw invalidArg(`${name} is not a regular file; SealedFile needs positional reads`);
+      if (!st.isFile()) {
+        // A directory (or a pipe, a socket) is the wrong file, not a wrong argument type: ERR_IO.
+        throw ioError('read', name, Object.assign(new Error(st.isDirectory() ? 'is a directory' :
+          'not a regular file; SealedFile needs positional reads'), { code: st.isDirectory() ? 'EISDIR' : 'EINVAL' }));
+      }
       length = st.size;
     } catch (e) {
       if (owned) await fh.close().catch(() => {});
@@ -256,7 +260,7 @@ export class SealedFile {
   }
 
   /** Waits for reads in flight, wipes the key and closes a file it opened itself. */
-  async close(): Promise<void> {
+  close(): Promise<void> {
     if (this.#closing) return this.#closing;
     this.#closed = true;
     this.#closing = (async () => {

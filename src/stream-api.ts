@@ -13,7 +13,7 @@ import type { KeyObject } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { invalidArg } from './errors.js';
-import { transformFile, type FileResult } from './io/files.js';
+import { pathArg, transformFile, type FileResult } from './io/files.js';
 import { PipelineTransform } from './io/node-streams.js';
 import { MemorySource, toSource } from './io/sources.js';
 import { webTransform } from './io/web-streams.js';
@@ -95,6 +95,7 @@ export async function open(key: Key, sealed: Uint8Array, opts?: PipelineOptions)
 }
 
 async function fileOp(mode: Mode, src: unknown, dst: unknown, key: unknown, opts: unknown): Promise<FileResult> {
+  pathArg(dst, 'dst'); // null means "verify only" inside; the API always writes somewhere
   const { keys, tuning, o } = prepare(key, opts);
   return transformFile(mode, src, dst, keys, tuning, (o as FileOptions).overwrite ?? false);
 }

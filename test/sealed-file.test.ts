@@ -180,7 +180,7 @@ describe('SealedFile behaviour', () => {
     const missing = join(dir, 'missing.sealed');
     const e = await expectCode(() => SealedFile.open(missing, key), 'ERR_IO', /check the path exists/);
     expect(e.path).toBe(missing);
-    await expectCode(() => SealedFile.open(dir, key, { backend }), 'ERR_INVALID_ARG', /not a regular file/);
+    await expectCode(() => SealedFile.open(dir, key, { backend }), 'ERR_IO', /give a file, not a directory/);
 
     // The descriptor closed under it: the read fails as ERR_IO naming the descriptor.
     const fh = await fsOpen(path, 'r');

@@ -34,7 +34,7 @@ export interface FileOpOptions extends SourceOptions {
 async function inputSize(path: string): Promise<number> {
   try {
     const st = await stat(path);
-    if (!st.isFile()) throw new WeightsealError('ERR_IO', `${path} is not a regular file`, { path });
+    if (!st.isFile()) throw new WeightsealError('ERR_IO', `${path} is not a regular file; give a file, not a directory`, { path });
     return st.size;
   } catch (e) {
     throw ioError('read', path, e);

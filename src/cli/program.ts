@@ -178,7 +178,10 @@ export async function runCli(argv: string[], io: CliIO = processIO): Promise<num
     return code;
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.OK;
+      // Help asked for is success; help shown because no command was given is a usage error.
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') {
+        return e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+      }
       return EXIT.USAGE; // commander already printed the message
     }
     const exit = exitCodeFor(e);

@@ -250,7 +250,7 @@ export class SealedSafetensors {
   }
 
   private lookupOpen(): void {
-    if (this.closed) throw new WeightsealError('ERR_CLOSED', 'this SealedSafetensors is closed');
+    if (this.closed) throw new WeightsealError('ERR_CLOSED', 'this SealedSafetensors is closed; open it again to read');
   }
 
   private lookup(name: string): { info: TensorInfo; shard: Shard } {
