@@ -91,15 +91,22 @@ function sharedPool(threads: number): Piscina<SlotTask, SlotResult> {
   return pool;
 }
 
-/** Live workers and tasks completed over all pools, for tests and benchmarks. */
-export function poolStats(): { threads: number; completed: number } {
+/**
+ * Live workers, how many of them run nothing, tasks waiting for a worker and tasks completed,
+ * over all pools, for tests and benchmarks.
+ */
+export function poolStats(): { threads: number; idle: number; queued: number; completed: number } {
   let threads = 0;
+  let idle = 0;
+  let queued = 0;
   let completed = 0;
   for (const p of pools.values()) {
     threads += p.threads.length;
+    idle += p.idleThreads;
+    queued += p.queueSize;
     completed += p.completed;
   }
-  return { threads, completed };
+  return { threads, idle, queued, completed };
 }
 
 /** Closes every pool (their workers exit); the next stream starts new ones. */
