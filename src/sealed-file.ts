@@ -10,15 +10,15 @@
  * ERR_INVALID_ARG.
  */
 import type { KeyObject } from 'node:crypto';
-import { open as fsOpen, type FileHandle } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import type { FileHandle } from 'node:fs/promises';
 import { getBackend, type Backend, type BackendName, type GcmKey } from './backend/index.js';
 import {
   CHUNK_BYTES, HEADER_BYTES, SEALED_CHUNK_BYTES, TAG_BYTES, checkSuite, chunkCount, contextBytes,
   inputKeyBytes, plaintextLengthOfBody, type Suite,
 } from './cobblestone.js';
-import { WeightsealError, invalidArg, ioError, isWeightsealError } from './errors.js';
+import { WeightsealError, invalidArg, isWeightsealError } from './errors.js';
 import { RUN_CHUNKS, importDerived, openChunkRun, parseHeader, wipeDerived } from './format.js';
+import { ReadableFile } from './io/read-file.js';
 import { checkBytes, checkIndex, describe } from './validate.js';
 
 export interface SealedFileOptions {
@@ -44,33 +44,18 @@ interface Source {
 }
 
 class FileSource implements Source {
-  constructor(private readonly fh: FileHandle, readonly name: string, readonly length: number,
-    private readonly owned: boolean) {}
-
-  async readAt(buf: Uint8Array, position: number): Promise<void> {
-    for (let done = 0; done < buf.length;) {
-      let n: number;
-      try {
-        ({ bytesRead: n } = await this.fh.read(buf, done, buf.length - done, position + done));
-      } catch (e) {
-        throw ioError('read', this.name, e);
-      }
-      if (n === 0) {
-        throw new WeightsealError('ERR_TRUNCATED',
-          `${this.name} ended at byte ${position + done}, but was ${this.length} bytes when opened; ` +
-            'it was truncated while in use', { path: this.name });
-      }
-      done += n;
-    }
+  constructor(private readonly file: ReadableFile) {}
+  get name(): string {
+    return this.file.name;
   }
-
-  async close(): Promise<void> {
-    if (!this.owned) return;
-    try {
-      await this.fh.close();
-    } catch (e) {
-      throw ioError('close', this.name, e);
-    }
+  get length(): number {
+    return this.file.size;
+  }
+  readAt(buf: Uint8Array, position: number): Promise<void> {
+    return this.file.readExactly(buf, position);
+  }
+  close(): Promise<void> {
+    return this.file.close();
   }
 }
 
@@ -96,11 +81,6 @@ interface Scratch {
   edge: Uint8Array;
 }
 const POOL_MAX = 4;
-
-function isFileHandle(v: unknown): v is FileHandle {
-  return typeof v === 'object' && v !== null && typeof (v as FileHandle).fd === 'number' &&
-    typeof (v as FileHandle).read === 'function' && typeof (v as FileHandle).stat === 'function';
-}
 
 /** The error again with the file it concerns, keeping its code and chunk index. */
 function withPath(e: unknown, name: string, isFile: boolean): unknown {
@@ -148,36 +128,8 @@ export class SealedFile {
   static async open(file: string | URL | FileHandle, key: Uint8Array | KeyObject,
     opts?: SealedFileOptions): Promise<SealedFile> {
     const checked = checkArgs(key, opts);
-    let fh: FileHandle, name: string, path: string | null = null;
-    const owned = !isFileHandle(file);
-    if (isFileHandle(file)) {
-      fh = file;
-      name = `file descriptor ${file.fd}`;
-    } else {
-      if (typeof file !== 'string' && !(file instanceof URL)) {
-        throw invalidArg(`file must be a path (string or file: URL) or a FileHandle, got ${describe(file)}`);
-      }
-      path = name = typeof file === 'string' ? file : fileURLToPath(file);
-      try {
-        fh = await fsOpen(file, 'r');
-      } catch (e) {
-        throw ioError('open', name, e);
-      }
-    }
-    let length: number;
-    try {
-      const st = await fh.stat();
-      if (!st.isFile()) {
-        // A directory (or a pipe, a socket) is the wrong file, not a wrong argument type: ERR_IO.
-        throw ioError('read', name, Object.assign(new Error(st.isDirectory() ? 'is a directory' :
-          'not a regular file; SealedFile needs positional reads'), { code: st.isDirectory() ? 'EISDIR' : 'EINVAL' }));
-      }
-      length = st.size;
-    } catch (e) {
-      if (owned) await fh.close().catch(() => {});
-      throw isWeightsealError(e) ? e : ioError('stat', name, e);
-    }
-    return SealedFile.#init(new FileSource(fh, name, length, owned), key, checked, path, true);
+    const f = await ReadableFile.open(file, 'file');
+    return SealedFile.#init(new FileSource(f), key, checked, f.path, true);
   }
 
   /**

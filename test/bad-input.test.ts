@@ -392,6 +392,8 @@ const ROWS: Row[] = [
     run: () => SealedSafetensors.open(p('missing.safetensors'), KEY) },
   { name: 'SealedSafetensors.open a directory', code: 'ERR_IO', hint: /give a file, not a directory/, path: () => p('a-directory'),
     run: () => SealedSafetensors.open(p('a-directory'), KEY) },
+  { name: 'SealedSafetensors.open (plaintext, key null) a directory', code: 'ERR_IO', hint: /give a file, not a directory/,
+    path: () => p('a-directory'), run: () => SealedSafetensors.open(p('a-directory'), null) },
   { name: 'bounce source a directory', code: 'ERR_IO', hint: /give a file, not a directory/, path: () => p('a-directory'),
     run: () => bounce(p('a-directory'), KEY, { mode: 'open', onSlot: () => {} }) },
   { name: 'bounce source missing', code: 'ERR_IO', hint: /check the path exists/, path: () => p('missing'),

@@ -3,12 +3,14 @@
  * files (positional reads straight into slots, several at once) and anything async-iterable
  * (Node Readables, Web ReadableStreams, generators), copied into slots as chunks arrive.
  */
-import { open as fsOpen, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
-import { WeightsealError, invalidArg, ioError } from '../errors.js';
+import { WeightsealError, invalidArg } from '../errors.js';
 import type { Region } from '../pipeline/pool.js';
 import { describe } from '../validate.js';
+import { ReadableFile, isFileHandle } from './read-file.js';
+
+export { isFileHandle } from './read-file.js';
 
 export interface ByteSource {
   /** A path or a description, for error messages. */
@@ -61,62 +63,33 @@ export class MemorySource implements ByteSource {
 
 export class FileSource implements ByteSource {
   position = 0;
-  private constructor(private readonly fh: FileHandle, readonly name: string, readonly size: number,
-    private readonly owned: boolean) {}
+  private constructor(private readonly file: ReadableFile) {}
 
   /** Opens a path (closed by close()) or wraps a caller's FileHandle (left open); reads start at 0. */
   static async open(file: string | URL | FileHandle): Promise<FileSource> {
-    let fh: FileHandle;
-    let name: string;
-    const owned = typeof file === 'string' || file instanceof URL;
-    if (owned) {
-      name = typeof file === 'string' ? file : fileURLToPath(file);
-      try {
-        fh = await fsOpen(name, 'r');
-      } catch (e) {
-        throw ioError('open', name, e);
-      }
-    } else {
-      fh = file;
-      name = `file descriptor ${fh.fd}`;
-    }
-    try {
-      const st = await fh.stat();
-      if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: st.isDirectory() ? 'EISDIR' : 'EINVAL' });
-      return new FileSource(fh, name, st.size, owned);
-    } catch (e) {
-      if (owned) await fh.close().catch(() => {});
-      throw ioError('stat', name, e);
-    }
+    return new FileSource(await ReadableFile.open(file, 'source'));
   }
 
-  async readAt(dst: Uint8Array, position: number): Promise<number> {
-    let done = 0;
-    try {
-      while (done < dst.length) {
-        const { bytesRead } = await this.fh.read(dst, done, dst.length - done, position + done);
-        if (bytesRead === 0) break;
-        done += bytesRead;
-      }
-    } catch (e) {
-      throw ioError('read', this.name, e);
-    }
-    return done;
+  get name(): string {
+    return this.file.name;
+  }
+
+  get size(): number {
+    return this.file.size;
+  }
+
+  readAt(dst: Uint8Array, position: number): Promise<number> {
+    return this.file.readAt(dst, position);
   }
 
   async read(dst: Uint8Array): Promise<number> {
-    const n = await this.readAt(dst, this.position);
+    const n = await this.file.readAt(dst, this.position);
     this.position += n;
     return n;
   }
 
-  async close(): Promise<void> {
-    if (!this.owned) return;
-    try {
-      await this.fh.close();
-    } catch (e) {
-      throw ioError('close', this.name, e);
-    }
+  close(): Promise<void> {
+    return this.file.close();
   }
 }
 
@@ -186,11 +159,6 @@ export class IterableSource implements ByteSource {
 
 export type SourceInput = string | URL | FileHandle | Readable | AsyncIterable<Uint8Array> |
   Iterable<Uint8Array> | ReadableStream<Uint8Array> | Uint8Array;
-
-export function isFileHandle(v: unknown): v is FileHandle {
-  return typeof v === 'object' && v !== null && typeof (v as FileHandle).fd === 'number' &&
-    typeof (v as FileHandle).read === 'function' && typeof (v as FileHandle).stat === 'function';
-}
 
 /** Any accepted source as a ByteSource; ERR_INVALID_ARG names what is accepted. */
 export async function toSource(input: unknown): Promise<ByteSource> {
