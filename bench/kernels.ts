@@ -201,6 +201,24 @@ export function kernelRatios(rows: KernelRow[]): { op: string; against: string; 
   return out;
 }
 
+/** README's headline: AES-256-GCM on 16 KiB chunks, one thread, every contender and the ceilings. */
+function readmeSummary(rows: KernelRow[]): string {
+  const at = (name: string, op: string, kernel: string | null = null) => rows.find((r) => r.name === name &&
+    r.op === op && (kernel === null || r.kernel === kernel) && (op === 'ctr' || op === 'copy' ||
+      (r.keyBits === 256 && r.chunkBytes === CHUNK)))?.gbps;
+  const show = (v: number | undefined) => (v === undefined ? '-' : fmt(v));
+  const body: (string | number)[][] = [];
+  for (const k of supportedKernels()) body.push([`weightseal native ${k}`, show(at('native', 'seal', k)), show(at('native', 'open', k))]);
+  body.push(['OpenSSL EVP (Node\'s own, no allocation)', show(at('openssl-evp', 'seal')), show(at('openssl-evp', 'open'))]);
+  body.push(['node:crypto', show(at('node:crypto', 'seal')), show(at('node:crypto', 'open'))]);
+  body.push(['@noble/ciphers', show(at('noble', 'seal')), show(at('noble', 'open'))]);
+  body.push(['CTR only, no GHASH (ceiling)', show(at('ctr-only', 'ctr')), '-']);
+  body.push(['memcpy', show(at('memcpy', 'copy')), '-']);
+  const ratios = kernelRatios(rows).map((x) => `${x.op} ${ratio(x.value, 1)} ${x.against}`).join(', ');
+  return `AES-256-GCM, 16 KiB chunks, one thread, GB/s (${new Date().toISOString().slice(0, 10)}):\n\n` +
+    `${markdownTable(['', 'seal', 'open'], body)}\n\nFastest native kernel: ${ratios}.\n`;
+}
+
 function report(rows: KernelRow[]): { text: string; markdown: string } {
   const header = ['backend', 'kernel', 'key', 'op', 'chunk', 'GB/s'];
   const body = rows.map((r) => [r.name, r.kernel ?? '-', r.keyBits ? `AES-${r.keyBits}` : '-', r.op,
@@ -221,7 +239,10 @@ async function main(): Promise<void> {
   const { text, markdown } = report(rows);
   console.log(`\n${text}`);
   if (flags.json) writeJson(flags.json, rows);
-  if (!flags.quick && !flags.noMarkdown) console.log(`\nwrote ${writeBenchmarksSection('kernels', markdown)}`);
+  if (!flags.quick && !flags.noMarkdown) {
+    console.log(`\nwrote ${writeBenchmarksSection('kernels', markdown)}`);
+    console.log(`wrote ${writeBenchmarksSection('readme-kernels', readmeSummary(rows), 'README.md')}`);
+  }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

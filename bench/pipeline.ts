@@ -237,7 +237,8 @@ function coresNeeded(perCore: number, target: number): string {
   return perCore > 0 ? String(Math.ceil(target / perCore)) : '-';
 }
 
-function report(rows: PipelineRow[], oneCore: Record<string, OneCore>, streamBytes: number): { text: string; markdown: string } {
+function report(rows: PipelineRow[], oneCore: Record<string, OneCore>, streamBytes: number):
+  { text: string; markdown: string; readme: string } {
   const header = ['phase', 'backend', 'op', 'threads', 'GiB', 'GB/s', 'vs copy', 'GB/s/core', 'peak RSS MiB'];
   const body = rows.map((r) => [r.phase, r.backend, r.op, r.threads, +(r.bytes / GiB).toFixed(3), fmt(r.gbps),
     r.vsCopy === null ? '-' : `${r.vsCopy.toFixed(2)}x`, fmt(r.perCoreGbps), r.peakRssMiB.toFixed(0)]);
@@ -262,6 +263,13 @@ function report(rows: PipelineRow[], oneCore: Record<string, OneCore>, streamByt
   const verdict = streams.length === 0 ? '' : `Streaming ${streamBytes / GiB} GiB: peak RSS ${worst.toFixed(0)} MiB, ` +
     `${worst < RSS_BOUND_MIB ? 'under' : 'OVER'} the ${RSS_BOUND_MIB} MiB bound.`;
   const text = `${table(header, body)}\n\n${table(ch, cores)}\n\n${table(oh, one)}\n\n${verdict}`;
+  const allCores = rows.filter((r) => r.phase === 'memory' && r.op !== 'copy' && r.backend.startsWith('native') &&
+    r.threads === Math.max(...rows.map((x) => x.threads)));
+  const readme = `In-memory pipeline, all ${allCores[0]?.threads ?? '-'} cores, against the same pipeline doing memcpy ` +
+    `(${new Date().toISOString().slice(0, 10)}):\n\n` +
+    markdownTable(['backend', 'op', 'GB/s', 'vs plain copy', 'cores for 64 GB/s at this rate'],
+      allCores.map((r) => [r.backend, r.op, fmt(r.gbps), r.vsCopy === null ? '-' : `${r.vsCopy.toFixed(2)}x`,
+        coresNeeded(r.perCoreGbps, 64)])) + `\n\n${verdict}\n`;
   const markdown = `## Pipeline\n\n${machineLine()}; ${new Date().toISOString()}.\n\n` +
     `- **memory**: one reused ${SOURCE_PERIOD / MiB} MiB SharedArrayBuffer, repeated as a source (lent in place to the ` +
     'workers; larger than the 32 MiB L3) into bounce slots whose consumer does nothing; ' +
@@ -276,11 +284,11 @@ function report(rows: PipelineRow[], oneCore: Record<string, OneCore>, streamByt
     '- **1 thread**: the pipeline runs each slot inline; "batch alone, warm slot" is the kernel bench\'s figure ' +
     '(one 4 MiB slot over and over, in cache); "streamed source" is the same call over the source\'s slots one ' +
     'after another, as the pipeline reads them. The gap between the two is not DRAM bandwidth (a 16 MiB source, ' +
-    'inside L3, runs as fast as 64 MiB): one slot of input and output is 2048 4-KiB pages, about what the ' +
-    'L2 TLB holds, so the likely cost is page walks (huge pages or prefetching in the kernel would tell).\n\n' +
+    'inside L3, runs as fast as 64 MiB), and neither transparent huge pages on the buffers (madvise) nor software ' +
+    'prefetch in the kernel narrowed it when tried: its cause is not pinned down.\n\n' +
     'Slots of 4 MiB, default inflight (2 x threads + 2, within 128 MiB of slots). GB/s = 1e9 bytes of plaintext per second.\n\n' +
     `${markdownTable(header, body)}\n\n${verdict}\n\n${markdownTable(ch, cores)}\n\n${markdownTable(oh, one)}\n`;
-  return { text, markdown };
+  return { text, markdown, readme };
 }
 
 function flagValue(rest: string[], name: string): string | null {
@@ -326,13 +334,16 @@ async function main(): Promise<void> {
     await rm(dir, { recursive: true, force: true });
   }
 
-  const { text, markdown } = report(rows, oneCore, streamBytes);
+  const { text, markdown, readme } = report(rows, oneCore, streamBytes);
   console.log(`\n${text}\n\n(${((performance.now() - t0) / 1000).toFixed(0)} s in all)`);
   if (flags.json) {
     const kernelOneCore = Object.fromEntries(Object.entries(oneCore).map(([k, v]) => [k, v.warm]));
     writeJson(flags.json, { machine: machineLine(), kernelOneCore, oneCore, rows });
   }
-  if (!flags.quick && !flags.noMarkdown) console.log(`\nwrote ${writeBenchmarksSection('pipeline', markdown)}`);
+  if (!flags.quick && !flags.noMarkdown) {
+    console.log(`\nwrote ${writeBenchmarksSection('pipeline', markdown)}`);
+    console.log(`wrote ${writeBenchmarksSection('readme-pipeline', readme, 'README.md')}`);
+  }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -55,8 +55,8 @@ export function writeJson(path: string, data: unknown): void {
 }
 
 /** Replaces the text between `<!-- name:start -->` and `<!-- name:end -->` in BENCHMARKS.md. */
-export function writeBenchmarksSection(name: string, markdown: string): string {
-  const file = join(packageRoot(), 'BENCHMARKS.md');
+export function writeBenchmarksSection(name: string, markdown: string, fileName = 'BENCHMARKS.md'): string {
+  const file = join(packageRoot(), fileName);
   const start = `<!-- ${name}:start -->`;
   const end = `<!-- ${name}:end -->`;
   let text = existsSync(file) ? readFileSync(file, 'utf8')
