@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sealInline } from '../src/format.js';
 import { SMALL_MODEL, safetensorsBytes } from './fixtures/safetensors.js';
+import { expectNoKey } from './helpers/leaks.js';
 
 const FROM_SOURCE = process.env.WEIGHTSEAL_CLI_FROM_SOURCE === '1';
 const ENTRY = fileURLToPath(new URL(FROM_SOURCE ? './fixtures/cli-from-source.mjs' : '../dist/src/cli/main.js',
@@ -82,16 +83,8 @@ function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
   });
 }
 
-function expectNoKey(r: Run, keys: Uint8Array[]): void {
-  const text = r.raw.toString('latin1');
-  for (const key of keys) {
-    const b = Buffer.from(key);
-    const head = b.subarray(0, 8);
-    for (const form of [b.toString('hex'), b.toString('hex').toUpperCase(), b.toString('base64'), head.toString('hex'),
-      head.toString('latin1'), [...head].join(', '), [...head].map((x) => x.toString(16).padStart(2, '0')).join(' ')]) {
-      if (text.includes(form)) throw new Error(`key leaked as ${JSON.stringify(form)}:\n${text}`);
-    }
-  }
+function expectNoKeyIn(r: Run, keys: Uint8Array[]): void {
+  expectNoKey(r.raw.toString('latin1'), keys);
 }
 
 interface Row {
@@ -186,7 +179,7 @@ describe('weightseal: bad input rows', () => {
     expect(r.code, r.err).toBe(row.exit);
     expect(r.err).toMatch(row.err);
     expect(r.err).not.toMatch(/\n\s+at .*\.(js|ts):\d+/); // no stack trace for a documented failure
-    expectNoKey(r, [KEY, RKEY]);
+    expectNoKeyIn(r, [KEY, RKEY]);
     // A failed seal/open never leaves its OUT or a temporary file behind.
     for (const f of readdirSync(dir)) expect(f, 'temporary file left behind').not.toMatch(/weightseal.*\.tmp$/);
     if (['seal', 'open'].includes(args[0]!) && args[2]?.startsWith(join(dir, 'out-'))) expect(existsSync(args[2])).toBe(false);
@@ -196,14 +189,14 @@ describe('weightseal: bad input rows', () => {
     const r = await run(['verify', p('tampered.sealed'), ...K(), '--json']);
     expect(r.code).toBe(1);
     expect(JSON.parse(r.out)).toMatchObject({ ok: false, exitCode: 1, error: { code: 'ERR_AUTH_FAILED' } });
-    expectNoKey(r, [KEY]);
+    expectNoKeyIn(r, [KEY]);
   });
 
   it('--json usage failure carries ERR_INVALID_ARG and exit 2', async () => {
     const r = await run(['seal', p('plain.bin'), fresh(), ...key, p('k24.key'), '--json']);
     expect(r.code).toBe(2);
     expect(JSON.parse(r.out)).toMatchObject({ ok: false, exitCode: 2, error: { code: 'ERR_INVALID_ARG' } });
-    expectNoKey(r, [KEY]);
+    expectNoKeyIn(r, [KEY]);
   });
 
   it('a key file readable by others: a warning on stderr that names the mode, never the key', async () => {
@@ -211,7 +204,7 @@ describe('weightseal: bad input rows', () => {
     const r = await run(['verify', p('plain.sealed'), ...key, p('loose.key'), Q]);
     expect(r.code).toBe(0);
     expect(r.err).toMatch(/warning: key file .* \(mode 0644\); run: chmod 600/);
-    expectNoKey(r, [KEY]);
+    expectNoKeyIn(r, [KEY]);
   });
 
   it('an unreadable input (chmod 000) -> exit 3', async (ctx) => {

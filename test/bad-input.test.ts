@@ -25,68 +25,21 @@ import { slotShape } from '../src/pipeline/engine.js';
 import { allCases } from './helpers/backends.js';
 import { sealInline } from '../src/format.js';
 import { safetensorsBytes, SMALL_MODEL } from './fixtures/safetensors.js';
+import { caught, expectNoKey, serialise } from './helpers/leaks.js';
 
 const KEY = new Uint8Array(32).fill(0xa5);
 const KEY16 = new Uint8Array(16).fill(0xa5);
 const RKEY = new Uint8Array(randomBytes(32));
 const NONCE = new Uint8Array(12).fill(7);
 const keySized = (n: number) => new Uint8Array(n).fill(0xa5);
+const noKeyIn = (text: string) => expectNoKey(text, [KEY, KEY16, RKEY]);
 
 // ---------------------------------------------------------------------------------------------
 // Key hygiene: everything a thrown value can show, and every way a key could appear in it.
 
-/** message, stack, own props as JSON, util.inspect (depth Infinity, hidden), down the cause chain. */
-export function serialise(e: unknown): string {
-  const parts: string[] = [];
-  let cur: unknown = e;
-  for (let depth = 0; depth < 10 && cur !== undefined && cur !== null; depth++) {
-    if (cur instanceof Error) {
-      parts.push(cur.message, cur.stack ?? '');
-      const own: Record<string, unknown> = {};
-      for (const k of Object.getOwnPropertyNames(cur)) own[k] = (cur as unknown as Record<string, unknown>)[k];
-      try {
-        parts.push(JSON.stringify(own));
-      } catch {
-        parts.push('[unserialisable]');
-      }
-    } else {
-      parts.push(String(cur));
-    }
-    parts.push(inspect(cur, { depth: Infinity, showHidden: true, maxArrayLength: Infinity, maxStringLength: Infinity }));
-    cur = cur instanceof Error ? cur.cause : undefined;
-  }
-  return parts.join('\n');
-}
 
-/** Ways a key's bytes could be written out: hex, base64, raw, Buffer/array inspection. */
-export function keyForms(key: Uint8Array): string[] {
-  if (key.length < 8) return [];
-  const b = Buffer.from(key);
-  const head = b.subarray(0, 8);
-  return [
-    b.toString('hex'), b.toString('hex').toUpperCase(), b.toString('base64'), b.toString('base64url'),
-    head.toString('hex'), head.toString('latin1'), head.toString('utf8'),
-    [...head].map((x) => x.toString(16).padStart(2, '0')).join(' '), // <Buffer a5 a5 ...>
-    [...head].join(', '), [...head].join(','), // Uint8Array(32) [ 165, 165, ... ]
-  ];
-}
 
-export function expectNoKey(text: string, keys: Uint8Array[] = [KEY, KEY16, RKEY]): void {
-  for (const key of keys) {
-    for (const form of keyForms(key)) {
-      if (text.includes(form)) throw new Error(`key bytes leaked as ${JSON.stringify(form)} in:\n${text}`);
-    }
-  }
-}
 
-async function caught(run: () => unknown): Promise<unknown> {
-  try {
-    await run();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a failure, but the call succeeded');
-}
 
 interface Row {
   name: string;
@@ -105,7 +58,7 @@ async function check(row: Row): Promise<void> {
   expect(e.message).toMatch(row.hint);
   if (row.path) expect(e.path).toBe(row.path());
   if (row.chunk !== undefined) expect(e.chunk).toBe(row.chunk);
-  expectNoKey(serialise(e));
+  noKeyIn(serialise(e));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -512,7 +465,7 @@ describe('failing sinks', () => {
     expect(e).toBe(enospc);
     expect(t.destroyed).toBe(true);
     expect(writes).toBe(2);
-    expectNoKey(serialise(e));
+    noKeyIn(serialise(e));
   });
 
   it('a Node Writable that fails while opening: nothing after the failure is written', async () => {
@@ -592,7 +545,7 @@ describe('failing sinks', () => {
     await reader.cancel(new Error('gone'));
     const e = await caught(() => writer.write(new Uint8Array(100)));
     expect(e).toBeInstanceOf(Error);
-    expectNoKey(serialise(e));
+    noKeyIn(serialise(e));
   });
 });
 

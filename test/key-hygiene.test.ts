@@ -22,6 +22,7 @@ import {
 } from '../src/index.js';
 import { isLive, readKeySlot, wipeKeySlot, writeKeySlot } from '../src/pipeline/keyslot.js';
 import { allCases } from './helpers/backends.js';
+import { caught, expectNoKey, serialise } from './helpers/leaks.js';
 
 const RKEY = new Uint8Array(randomBytes(32));
 const RKEY16 = new Uint8Array(randomBytes(16));
@@ -30,52 +31,9 @@ const NONCE = new Uint8Array(randomBytes(12));
 const PLAIN = new Uint8Array(5 * 16384 + 33).map((_, i) => i * 13);
 const isZero = (b: Uint8Array) => b.every((x) => x === 0);
 
-function serialise(e: unknown): string {
-  const parts: string[] = [];
-  let cur: unknown = e;
-  for (let d = 0; d < 10 && cur !== undefined && cur !== null; d++) {
-    if (cur instanceof Error) {
-      parts.push(cur.message, cur.stack ?? '');
-      const own: Record<string, unknown> = {};
-      for (const k of Object.getOwnPropertyNames(cur)) own[k] = (cur as unknown as Record<string, unknown>)[k];
-      try { parts.push(JSON.stringify(own)); } catch { parts.push('[unserialisable]'); }
-    } else {
-      parts.push(String(cur));
-    }
-    parts.push(inspect(cur, { depth: Infinity, showHidden: true, maxArrayLength: Infinity, maxStringLength: Infinity }));
-    cur = cur instanceof Error ? cur.cause : undefined;
-  }
-  return parts.join('\n');
-}
 
-function keyForms(key: Uint8Array): string[] {
-  const b = Buffer.from(key);
-  const forms = [b.toString('hex'), b.toString('hex').toUpperCase(), b.toString('base64'), b.toString('base64url')];
-  // Any 6-byte window, as hex, raw bytes, <Buffer ..> and Uint8Array [..] inspection.
-  for (let i = 0; i + 6 <= b.length; i++) {
-    const w = b.subarray(i, i + 6);
-    forms.push(w.toString('hex'), w.toString('latin1'), [...w].map((x) => x.toString(16).padStart(2, '0')).join(' '),
-      [...w].join(', '));
-  }
-  return forms;
-}
 
-function expectNoKey(text: string, keys: Uint8Array[]): void {
-  for (const key of keys) {
-    for (const form of keyForms(key)) {
-      if (text.includes(form)) throw new Error(`key bytes leaked as ${JSON.stringify(form)} in:\n${text}`);
-    }
-  }
-}
 
-async function caught(run: () => unknown): Promise<unknown> {
-  try {
-    await run();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a failure, but the call succeeded');
-}
 
 let dir: string;
 let sealed: Uint8Array;
