@@ -1,6 +1,7 @@
 /** Backend selection: native when the addon loads, else noble, said once on stderr. */
 import { invalidArg, isWeightsealError } from '../errors.js';
 import { addonStatus } from './addon.js';
+import { cpuinfoReport, type CpuReport } from './cpuinfo.js';
 import { chosenKernel, nativeBackend } from './native.js';
 import { nobleBackend } from './noble.js';
 import { nodeBackend } from './node.js';
@@ -53,7 +54,8 @@ export interface Info {
   kernel: string | null;
   forcedKernel: string | null;
   addon: { loaded: boolean; path: string | null; errors: string[] };
-  cpu: { features: Record<string, boolean>; xcr0: number | null; osYmm: boolean; osZmm: boolean } | null;
+  /** From the addon's cpuid/xgetbv, else /proc/cpuinfo (so a failed load still shows the CPU); null if neither. */
+  cpu: CpuReport | null;
   kernels: { name: string; supported: boolean }[];
   openssl: string | null;
   node: string;
@@ -79,12 +81,13 @@ export function info(): Info {
     kernel,
     forcedKernel: process.env.WEIGHTSEAL_KERNEL ?? null,
     addon: { loaded: !!addon, path, errors: allErrors },
-    cpu: native && {
+    cpu: native ? {
+      source: 'cpuid',
       features: native.features,
       xcr0: native.os.xcr0,
       osYmm: native.os.ymm,
       osZmm: native.os.zmm,
-    },
+    } : cpuinfoReport(),
     kernels: native?.kernels ?? [],
     openssl: native?.openssl ?? null,
     node: process.version,

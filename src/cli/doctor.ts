@@ -19,7 +19,9 @@ const NEEDS: Record<string, string[]> = {
 
 export function advise(i: Info): string[] {
   const out: string[] = [];
-  if (!i.addon.loaded) {
+  if (process.env.WEIGHTSEAL_DISABLE_NATIVE) {
+    out.push('WEIGHTSEAL_DISABLE_NATIVE is set, so the native addon is not used; unset it to use the native kernels.');
+  } else if (!i.addon.loaded) {
     out.push('The native addon is not loaded, so AES-GCM runs in pure JS (hundreds of times slower). ' +
       'Rebuild it: `npm rebuild weightseal` (or `npm run build` in a checkout); it needs cmake >= 3.15 ' +
       'and a C++17 compiler (g++ >= 10 or clang >= 12): `apt-get install cmake g++`. ' +
@@ -79,8 +81,9 @@ export function formatDoctor(r: DoctorReport): string {
   ];
   if (r.cpu) {
     const feats = Object.entries(r.cpu.features).map(([k, v]) => `${k}${v ? '+' : '-'}`).join(' ');
-    lines.push(`  cpu features  ${feats}`);
-    lines.push(`  os state      xcr0=0x${(r.cpu.xcr0 ?? 0).toString(16)} ymm=${yes(r.cpu.osYmm)} zmm=${yes(r.cpu.osZmm)}`);
+    lines.push(`  cpu features  ${feats} (from ${r.cpu.source})`);
+    const xcr0 = r.cpu.xcr0 === null ? 'xcr0 unread' : `xcr0=0x${r.cpu.xcr0.toString(16)}`;
+    lines.push(`  os state      ${xcr0} ymm=${yes(r.cpu.osYmm)} zmm=${yes(r.cpu.osZmm)}`);
   }
   if (r.kernels.length > 0) {
     lines.push(`  kernels       ${r.kernels.map((k) => `${k.name}${k.supported ? '' : ' (unsupported)'}`).join(', ')}`);
