@@ -14,7 +14,7 @@ import { installSignalCleanup } from './cleanup.js';
 import { doctor, formatDoctor } from './doctor.js';
 import { EXIT, UsageError, exitCodeFor } from './exit.js';
 import { transformFile, type FileResult } from './files.js';
-import { formatInspect, inspect } from './inspect.js';
+import { bytesHuman, formatInspect, inspect } from './inspect.js';
 import { keygen, loadKey } from './keys.js';
 
 export interface CliIO {
@@ -68,7 +68,7 @@ function withOutput(cmd: Command): Command {
 }
 
 function gbps(r: FileResult): string {
-  return `${(r.bytesIn / 1e9).toFixed(2)} GB in ${r.seconds.toFixed(2)} s (${r.gbps.toFixed(2)} GB/s)`;
+  return `${bytesHuman(r.bytesIn)} in ${r.seconds.toFixed(2)} s (${r.gbps.toFixed(2)} GB/s)`;
 }
 
 export async function runCli(argv: string[], io: CliIO = processIO): Promise<number> {
