@@ -5,6 +5,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 cmake -S . -B build-native-test -DWS_NATIVE_TESTS=ON >/dev/null
-cmake --build build-native-test --target kernel_test -j "$(nproc 2>/dev/null || echo 2)"
+cmake --build build-native-test --target kernel_test kernel_test_release -j "$(nproc 2>/dev/null || echo 2)"
+./build-native-test/kernel_test_release --upper-state
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
   ./build-native-test/kernel_test "$root/test/vectors/aes_gcm_test.json"
