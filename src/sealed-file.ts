@@ -19,6 +19,7 @@ import {
 import { WeightsealError, invalidArg, isWeightsealError } from './errors.js';
 import { RUN_CHUNKS, importDerived, openChunkRun, parseHeader, wipeDerived } from './format.js';
 import { ReadableFile } from './io/read-file.js';
+import { endsEarly, finalLengths, trailingData } from './trailing.js';
 import { checkBytes, checkIndex, describe } from './validate.js';
 
 export interface SealedFileOptions {
@@ -90,6 +91,23 @@ function withPath(e: unknown, name: string, isFile: boolean): unknown {
   return new WeightsealError(e.code, `${name}: ${e.message}`, details);
 }
 
+/**
+ * Where the real final chunk lies when the final record failed because bytes were appended
+ * after it (c2sp "TrailingData"): in that record, or, for one extra full record appended, in
+ * the one before. Null for a modified chunk. Error path only.
+ */
+async function appendedAfter(src: Source, gk: GcmKey, baseNonce: Uint8Array, last: number,
+  lastRecord: Uint8Array): Promise<number | null> {
+  const scratch = new Uint8Array(CHUNK_BYTES);
+  if (endsEarly(gk, baseNonce, last, lastRecord, scratch,
+    finalLengths(last, lastRecord.length, last, lastRecord.length))) return last;
+  if (last === 0) return null;
+  const before = new Uint8Array(SEALED_CHUNK_BYTES);
+  await src.readAt(before, HEADER_BYTES + (last - 1) * SEALED_CHUNK_BYTES);
+  return endsEarly(gk, baseNonce, last - 1, before, scratch,
+    finalLengths(last - 1, before.length, last, lastRecord.length)) ? last - 1 : null;
+}
+
 export class SealedFile {
   /** Plaintext length in bytes, authenticated through the final chunk. */
   readonly size: number;
@@ -123,7 +141,8 @@ export class SealedFile {
   /**
    * Opens a sealed file by path (closed again by close()) or FileHandle (left open for its
    * owner). Rejects with ERR_TRUNCATED, ERR_WRONG_KEY_OR_CONTEXT, ERR_AUTH_FAILED (the final
-   * chunk) or ERR_IO before resolving, so a SealedFile you hold has a trustworthy size.
+   * chunk), ERR_TRAILING_DATA (bytes appended after it) or ERR_IO before resolving, so a
+   * SealedFile you hold has a trustworthy size.
    */
   static async open(file: string | URL | FileHandle, key: Uint8Array | KeyObject,
     opts?: SealedFileOptions): Promise<SealedFile> {
@@ -170,7 +189,15 @@ export class SealedFile {
       const sealed = new Uint8Array(finalPlain + TAG_BYTES);
       await src.readAt(sealed, HEADER_BYTES + last * SEALED_CHUNK_BYTES);
       const plain = new Uint8Array(finalPlain);
-      openChunkRun(gk, baseNonce, last, sealed, 1, plain, last);
+      try {
+        openChunkRun(gk, baseNonce, last, sealed, 1, plain, last);
+      } catch (e) {
+        if (isWeightsealError(e, 'ERR_AUTH_FAILED')) {
+          const at = await appendedAfter(src, gk, baseNonce, last, sealed);
+          if (at !== null) throw trailingData(at);
+        }
+        throw e;
+      }
       plain.fill(0);
       return new SealedFile(src, gk, baseNonce, size, a.suite, path, isFile);
     } catch (e) {

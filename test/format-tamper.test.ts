@@ -35,6 +35,11 @@ interface Case {
    */
   finalIntact?: boolean;
   finalChunk?: number;
+  /**
+   * Appended bytes SealedFile.open recognises as such (ERR_TRAILING_DATA naming the real final
+   * chunk): the real final chunk lies in the failing last record, or one full record before it.
+   */
+  trailingAt?: number;
   key?: Uint8Array;
   context?: string;
 }
@@ -96,11 +101,20 @@ function cases(name: string, pt: Uint8Array): Case[] {
       out.push({ name: `${name}: cut ${inTag} bytes into tag ${k}`, sealed: sealed.subarray(0, len), ...lengthVerdict(len - HEADER_BYTES, k) });
     }
   }
+  // The real final record is chunkLen(n - 1) bytes; after `g` more, where does SealedFile look?
+  const trailingAt = (g: number): Partial<Case> => {
+    const v = lengthVerdict(body + g, n - 1);
+    if (v.code !== 'ERR_AUTH_FAILED') return {};
+    const lastLen = (body + g) % SC;
+    return v.finalChunk === n - 1 || (v.finalChunk === n && lastLen === chunkLen(n - 1)) ? { trailingAt: n - 1 } : {};
+  };
   for (const g of [1, 15, 16, 100, SC - 1, SC]) {
-    out.push({ name: `${name}: ${g} bytes of garbage appended`, sealed: concat(sealed, randomBytes(g)), ...lengthVerdict(body + g, n - 1) });
+    out.push({ name: `${name}: ${g} bytes of garbage appended`, sealed: concat(sealed, randomBytes(g)),
+      ...lengthVerdict(body + g, n - 1), ...trailingAt(g) });
   }
   const extra = validChunk(n, randomBytes(50));
-  out.push({ name: `${name}: extra valid chunk ${n} appended`, sealed: concat(sealed, extra), ...lengthVerdict(body + extra.length, n - 1) });
+  out.push({ name: `${name}: extra valid chunk ${n} appended`, sealed: concat(sealed, extra),
+    ...lengthVerdict(body + extra.length, n - 1), ...trailingAt(extra.length) });
   if (n >= 3) {
     const c0 = sealed.subarray(chunkAt(0), chunkAt(1)), c1 = sealed.subarray(chunkAt(1), chunkAt(2));
     const rest = sealed.subarray(chunkAt(2));
@@ -164,6 +178,10 @@ describe.each(allCases())('tampering on $label', ({ backend }) => {
         sf = await open();
       } catch (e) {
         expect(failsAtOpen(c)).toBe(true);
+        if (c.trailingAt !== undefined) {
+          expect(isWeightsealError(e, 'ERR_TRAILING_DATA') && e.chunk, String(e)).toBe(c.trailingAt);
+          continue;
+        }
         expectFailure(e, c, c.finalChunk ?? c.chunk);
         continue;
       }

@@ -17,6 +17,7 @@ import {
 } from '../cobblestone.js';
 import { WeightsealError } from '../errors.js';
 import { authFailed, createHeader, parseHeader, wipeDerived } from '../format.js';
+import { trailingData } from '../trailing.js';
 import type { Derived } from '../cobblestone.js';
 import type { ByteSource } from '../io/sources.js';
 import { truncatedSource } from '../io/sources.js';
@@ -76,13 +77,6 @@ interface Item {
 }
 
 const OPS: Record<Mode, OpCode> = { seal: OP_SEAL, open: OP_OPEN, copy: OP_COPY };
-
-export function trailingData(chunk: number): WeightsealError {
-  return new WeightsealError('ERR_TRAILING_DATA',
-    `sealed data continues after its final chunk (chunk ${chunk} is a valid short final chunk followed by ` +
-      'more bytes): something was appended to the message; no plaintext of that chunk was released',
-    { chunk });
-}
 
 function tooLarge(): WeightsealError {
   return new WeightsealError('ERR_TOO_LARGE',

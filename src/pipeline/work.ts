@@ -4,8 +4,8 @@
  * so both paths share it byte for byte.
  */
 import type { GcmKey } from '../backend/types.js';
-import { chunkNonce } from '../backend/chunks.js';
-import { CHUNK_BYTES, SEALED_CHUNK_BYTES, TAG_BYTES } from '../cobblestone.js';
+import { CHUNK_BYTES, SEALED_CHUNK_BYTES } from '../cobblestone.js';
+import { endsEarly, finalLengths } from '../trailing.js';
 
 export const OP_SEAL = 0;
 export const OP_OPEN = 1;
@@ -25,8 +25,6 @@ export interface SlotResult {
 }
 
 export const OK: SlotResult = Object.freeze({ fail: -1, trailing: false });
-
-const EMPTY = new Uint8Array(0);
 
 let memcpy: ((dst: Uint8Array, src: Uint8Array) => void) | null = null;
 
@@ -66,36 +64,6 @@ export function runSlot(op: OpCode, key: GcmKey | null, baseNonce: Uint8Array | 
   if (fail < 0) return OK;
   const record = src.subarray(fail * SEALED_CHUNK_BYTES, Math.min(src.length, (fail + 1) * SEALED_CHUNK_BYTES));
   const scratch = dst.subarray(fail * CHUNK_BYTES, Math.min(dst.length, (fail + 1) * CHUNK_BYTES));
-  let lengths: number[] = [];
-  if (fail === tail.index) {
-    // The stream's last record: a valid final chunk of any shorter length, then appended bytes.
-    lengths = Array.from({ length: Math.max(0, Math.min(CHUNK_BYTES, record.length - TAG_BYTES)) }, (_, i) => i);
-  } else if (fail === tail.index - 1) {
-    // Next to last: the final chunk followed by one extra full chunk leaves exactly this one.
-    const len = tail.length - TAG_BYTES;
-    if (len >= 0 && len < CHUNK_BYTES) lengths = [len];
-  }
+  const lengths = finalLengths(fail, record.length, tail.index, tail.length);
   return { fail, trailing: endsEarly(key, baseNonce, firstIndex + fail, record, scratch, lengths) };
-}
-
-/**
- * Does this failed record begin with a valid final chunk (of one of `lengths`) followed by
- * more bytes? Records are framed by length alone, so data appended after the short final
- * chunk ("TrailingData") shows up as a tag failure; a trial open tells it apart from a
- * modified chunk. Error path only, once per stream: at most one trial per byte of the last
- * record (a 16 KiB final record: ~30 ms native, 0.25 s node:crypto, 2 s noble). `scratch`
- * (the failed chunk's output) is zeroed again: a final chunk found here is not released.
- */
-function endsEarly(key: GcmKey, baseNonce: Uint8Array, index: number, record: Uint8Array,
-  scratch: Uint8Array, lengths: number[]): boolean {
-  const nonce = chunkNonce(baseNonce, index, new Uint8Array(baseNonce.length));
-  let found = false;
-  for (const len of lengths) {
-    // A final chunk is short and must leave at least one byte after its tag.
-    if (len + TAG_BYTES >= record.length) continue;
-    found = key.open(nonce, EMPTY, record.subarray(0, len + TAG_BYTES), scratch.subarray(0, len));
-    if (found) break;
-  }
-  scratch.fill(0);
-  return found;
 }
