@@ -19,7 +19,8 @@ describe('native addon', () => {
       want.unshift('vaes512');
     }
     expect(supportedKernels()).toEqual(want);
-    expect(i.kernel).toBe(want[0]);
+    // The fastest, unless WEIGHTSEAL_KERNEL forces another (how CI-style runs cover all three).
+    expect(i.kernel).toBe(process.env.WEIGHTSEAL_KERNEL ?? want[0]);
   });
 
   it('reports CPU features and the OS vector state', () => {
