@@ -26,8 +26,10 @@ const script = (pkg: string) => `
 `;
 
 function runCopy(pkg: string, env: Record<string, string> = {}) {
+  // Only what the case sets: a suite run with these set (to test the fallback) must not leak them in.
+  const { WEIGHTSEAL_QUIET: _q, WEIGHTSEAL_DISABLE_NATIVE: _d, WEIGHTSEAL_KERNEL: _k, ...inherited } = process.env;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', script(pkg)], {
-    encoding: 'utf8', env: { ...process.env, WEIGHTSEAL_QUIET: '', ...env }, timeout: 60_000,
+    encoding: 'utf8', env: { ...inherited, ...env }, timeout: 60_000,
   });
   if (r.status !== 0) throw new Error(`child failed (${r.status}): ${r.stderr}`);
   return { out: JSON.parse(r.stdout.trim().split('\n').at(-1)!), stderr: r.stderr };
