@@ -14,8 +14,6 @@ import { describe } from '../validate.js';
 import { FileSource, isFileHandle } from './sources.js';
 import { exists, publish, sweepStaleTemps, tempPathFor } from './temp.js';
 
-export { tempPathFor } from './temp.js';
-
 export interface FileResult {
   /** Bytes read from the source file. */
   bytesIn: number;
@@ -82,13 +80,13 @@ export async function transformFile(mode: Mode, src: unknown, dst: unknown, keys
   try {
     if (dstPath !== null) {
       for (const t of await sweepStaleTemps(dirname(dstPath))) hooks.swept?.(t.path, t.pid);
-      tmp = tempPathFor(dstPath);
+      const path = tempPathFor(dstPath);
       try {
-        out = await fsOpen(tmp, 'wx', 0o600);
+        out = await fsOpen(path, 'wx', 0o600);
       } catch (e) {
-        tmp = null;
-        throw ioError('create', tempPathFor(dstPath), e);
+        throw ioError('create', path, e);
       }
+      tmp = path;
       hooks.tempCreated?.(tmp);
     }
     const fh = out;
