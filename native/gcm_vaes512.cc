@@ -261,6 +261,23 @@ WS_INLINE void group_counters(__m512i& ctr, __m512i k0, __m512i bsw, __m512i s[k
   }
 }
 
+// One group of CTR alone, no GHASH: in XOR keystream into out, the ciphertext vectors also
+// left in c (sealing hashes them during the next group).
+template <int R>
+WS_INLINE void plain_group(const Schedule<R>& ks, __m512i& ctr, __m512i bsw, const uint8_t* in,
+                           uint8_t* out, __m512i c[kVecs]) {
+  __m512i s[kVecs];
+  group_counters(ctr, ks.k[0], bsw, s);
+#pragma GCC unroll 14
+  for (int r = 1; r < R; ++r) {
+    for (int j = 0; j < kVecs; ++j) s[j] = _mm512_aesenc_epi128(s[j], ks.k[r]);
+  }
+  for (int j = 0; j < kVecs; ++j) {
+    c[j] = _mm512_aesenclast_epi128(s[j], _mm512_xor_si512(ks.k[R], loadu(in + 64 * j)));
+    storeu(out + 64 * j, c[j]);
+  }
+}
+
 // One group of CTR from in to out while GHASHing a group of ciphertext into y; returns the
 // new GHASH state. Sealing hashes the previous group's ciphertext, passed in c, and leaves
 // this group's in c. Opening hashes the ciphertext it loads here: each input vector is read
@@ -340,16 +357,7 @@ __attribute__((noinline)) __m512i bulk(const GcmKey* key, __m512i ctr, __m512i y
   __m512i c[kVecs];
   if (kEnc) {
     // Seal: the first group has no ciphertext to hash yet; later groups hash the previous.
-    __m512i s[kVecs];
-    group_counters(ctr, ks.k[0], bsw, s);
-#pragma GCC unroll 14
-    for (int r = 1; r < R; ++r) {
-      for (int j = 0; j < kVecs; ++j) s[j] = _mm512_aesenc_epi128(s[j], ks.k[r]);
-    }
-    for (int j = 0; j < kVecs; ++j) {
-      c[j] = _mm512_aesenclast_epi128(s[j], _mm512_xor_si512(ks.k[R], loadu(in + 64 * j)));
-      storeu(out + 64 * j, c[j]);
-    }
+    plain_group<R>(ks, ctr, bsw, in, out, c);
     for (size_t pos = kGroupBytes; pos < len; pos += kGroupBytes) {
       y = stitched_group<R, true>(ks, hp, ctr, c, y, in + pos, out + pos);
     }
@@ -427,17 +435,9 @@ void ctr_only(const GcmKey* key, const uint8_t iv[12], const uint8_t* in, uint8_
   const __m512i bsw = bcast(bswap_mask128());
   const __m512i inc = ctr_step();
   __m512i ctr = ctr_lanes(derive_j0(key, iv, kNonceBytes));
+  __m512i c[kVecs];
   for (; len >= kGroupBytes; in += kGroupBytes, out += kGroupBytes, len -= kGroupBytes) {
-    __m512i s[kVecs];
-    group_counters(ctr, ks.k[0], bsw, s);
-#pragma GCC unroll 14
-    for (int r = 1; r < R; ++r) {
-      for (int j = 0; j < kVecs; ++j) s[j] = _mm512_aesenc_epi128(s[j], ks.k[r]);
-    }
-    for (int j = 0; j < kVecs; ++j) {
-      const __m512i last = _mm512_xor_si512(ks.k[R], loadu(in + 64 * j));
-      storeu(out + 64 * j, _mm512_aesenclast_epi128(s[j], last));
-    }
+    plain_group<R>(ks, ctr, bsw, in, out, c);
   }
   for (size_t off = 0; off < len; off += 64) {
     const __mmask64 m = byte_mask(len - off);
