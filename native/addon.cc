@@ -2,6 +2,7 @@
 // addon loads in any number of worker threads (each gets its own class constructors).
 #include <napi.h>
 
+#include "async.h"
 #include "binding.h"
 #include "cpu.h"
 
@@ -11,6 +12,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ws::cpu_features();
   exports.Set("NativeKey", ws::NativeKey::Define(env));
   exports.Set("OpensslGcm", ws::OpensslGcm::Define(env));
+  exports.Set("ThreadPool", ws::ThreadPool::Define(env));
   exports.Set("memcpy", Napi::Function::New<ws::Memcpy>(env, "memcpy"));
   exports.Set("info", Napi::Function::New<ws::Info>(env, "info"));
   return exports;

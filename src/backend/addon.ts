@@ -30,9 +30,24 @@ export interface NativeInfo {
   openssl: string | null;
 }
 
+/** The addon's own thread pool (native/async.cc): batch calls in place on any ArrayBuffer. */
+export interface NativeThreadPool {
+  /** Threads that started (fewer than asked when the OS refused some). */
+  readonly threads: number;
+  /** Jobs whose promise has not settled yet. */
+  readonly pending: number;
+  /** op 0 seal, 1 open (resolves -1 or the first failing chunk of the run), 2 copy. */
+  run(op: number, key: NativeKeyHandle | null, baseNonce: Uint8Array | null, first: number, src: Uint8Array,
+    chunk: number, n: number, dst: Uint8Array, parts: number): Promise<number>;
+  /** Joins the threads; throws while jobs are in flight. */
+  close(): void;
+}
+
 export interface Addon {
   NativeKey: new (key: Uint8Array, kernel: string) => NativeKeyHandle;
   OpensslGcm: new (key: Uint8Array, encrypt: boolean) => OpensslGcmHandle;
+  /** Missing from addons built before the pool existed (a stale build/): callers fall back. */
+  ThreadPool?: new (threads: number) => NativeThreadPool;
   memcpy(dst: Uint8Array, src: Uint8Array): void;
   info(): NativeInfo;
 }

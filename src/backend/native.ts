@@ -45,9 +45,23 @@ class NativeKey implements GcmKey {
     if (this.#live) this.#h.destroy();
     this.#live = false;
   }
+
+  get destroyed(): boolean {
+    return !this.#live;
+  }
+
+  /** See nativeHandle(). */
+  get handleForPool(): NativeKeyHandle {
+    return this.#h;
+  }
 }
 
 export type NativeGcmKey = NativeKey;
+
+/** The addon handle behind a native key (for the addon's thread pool), or null for other backends. */
+export function nativeHandle(key: GcmKey): NativeKeyHandle | null {
+  return key instanceof NativeKey && !key.destroyed ? key.handleForPool : null;
+}
 
 /** Kernels this CPU and OS can run, fastest first; empty without the addon. */
 export function supportedKernels(): KernelName[] {

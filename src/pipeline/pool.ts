@@ -1,13 +1,16 @@
 /**
  * Where slot work runs. Inline: the main thread runs the batch call itself (threads = 1).
- * Pool: lazily created piscina pools shared by streams (one per thread count); workers idle
- * out. Each stream hands its key over once, through a key slot (keyslot.ts), wiped at close;
- * its tasks in flight are bounded by its ring.
+ * Native: the addon's own threads, in place on any memory (native-pool.ts), for the native
+ * backend. Pool: lazily created piscina pools shared by streams (one per thread count), for
+ * the JS backends (noble, node:crypto), which need a JS thread; workers idle out. Each stream
+ * hands its key over once, through a key slot (keyslot.ts), wiped at close; its tasks in
+ * flight are bounded by its ring.
  */
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { getBackend, nativeBackend, type Backend, type GcmKey } from '../backend/index.js';
 import { broadcastClose, wipeKeySlot, writeKeySlot } from './keyslot.js';
+import { NativeExecutor, closeNativePools, nativePoolAvailable, nativePoolStats } from './native-pool.js';
 import { OP_COPY, runSlot, type OpCode, type SlotResult, type Tail } from './work.js';
 import type { SlotTask } from './worker.js';
 
@@ -106,11 +109,13 @@ export function poolStats(): { threads: number; idle: number; queued: number; co
     queued += p.queueSize;
     completed += p.completed;
   }
-  return { threads, idle, queued, completed };
+  const n = nativePoolStats();
+  return { threads: threads + n.threads, idle: idle + n.idle, queued, completed: completed + n.completed };
 }
 
 /** Closes every pool (their workers exit); the next stream starts new ones. */
 export async function closePool(): Promise<void> {
+  closeNativePools();
   const all = [...pools.values()];
   pools.clear();
   await Promise.all(all.map((p) => p.close()));
@@ -163,6 +168,8 @@ class PoolExecutor implements Executor {
 }
 
 export function createExecutor(op: OpCode, backend: Backend, keying: Keying | null, threads: number): Executor {
-  if (threads <= 1 || !workerResolvable(backend)) return new InlineExecutor(op, backend, keying);
+  if (threads <= 1) return new InlineExecutor(op, backend, keying);
+  if (backend.name === 'native' && nativePoolAvailable() && workerResolvable(backend)) return new NativeExecutor(op, backend, keying, threads);
+  if (!workerResolvable(backend)) return new InlineExecutor(op, backend, keying);
   return new PoolExecutor(op, backend, keying, threads);
 }
