@@ -13,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeKey", ws::NativeKey::Define(env));
   exports.Set("OpensslGcm", ws::OpensslGcm::Define(env));
   exports.Set("ThreadPool", ws::ThreadPool::Define(env));
+  exports.Set("runOnce", Napi::Function::New<ws::RunOnce>(env, "runOnce"));
   exports.Set("memcpy", Napi::Function::New<ws::Memcpy>(env, "memcpy"));
   exports.Set("info", Napi::Function::New<ws::Info>(env, "info"));
   return exports;

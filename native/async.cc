@@ -16,6 +16,7 @@
 #include <string>
 
 #include "binding.h"
+#include "cpu.h"
 #include "gcm.h"
 
 namespace ws {
@@ -285,6 +286,51 @@ Napi::Value ThreadPool::Run(const Napi::CallbackInfo& info) {
   if (pending_++ == 0) tsfn_.Ref(env);
   workers_->submit(&RunPart, job, job->parts);
   return promise;
+}
+
+}  // namespace ws
+
+namespace ws {
+
+// runOnce(op, rawKey, kernel, baseNonce, firstIndex, src, chunkSize, nChunks, dst) -> number
+// One synchronous batch call under a key expanded on the stack and wiped before returning:
+// for small messages, where a NativeKey object (allocation, wrapper, finalizer, GC) would
+// cost more than the cipher. op 0 seal, 1 open (-1 or the first failing chunk).
+Napi::Value RunOnce(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t op, first, chunk, n;
+  uint8_t *raw, *nonce, *src, *dst;
+  size_t raw_n, nonce_n, src_n, dst_n;
+  if (!U64(info[0], &op) || op > 1) return Reject(env, "op must be 0 or 1");
+  if (!Bytes(info[1], &raw, &raw_n) || (raw_n != 16 && raw_n != 32)) return Reject(env, "key must be 16 or 32 bytes");
+  if (!info[2].IsString()) return Reject(env, "kernel name must be a string");
+  std::string name = info[2].As<Napi::String>().Utf8Value();
+  const Kernel* k = kernel_by_name(name.c_str());
+  if (!k || !cpu_supports(*k)) return Reject(env, "kernel '" + name + "' is not available on this CPU");
+  if (!Bytes(info[3], &nonce, &nonce_n) || nonce_n != kNonceBytes) return Reject(env, "base nonce must be 12 bytes");
+  if (!U64(info[4], &first) || !U64(info[6], &chunk) || !U64(info[7], &n)) return Reject(env, "bad integer argument");
+  if (!Bytes(info[5], &src, &src_n) || !Bytes(info[8], &dst, &dst_n)) return Reject(env, "src and dst must be Uint8Arrays");
+  if (chunk == 0 || chunk > (uint64_t{1} << 30)) return Reject(env, "bad chunk size");
+  if (n == 0 || first + n > (uint64_t{1} << 38)) return Reject(env, "chunk index out of range");
+  size_t sealed_n = op == kOpSeal ? dst_n : src_n;
+  size_t plain_n = op == kOpSeal ? src_n : dst_n;
+  if (n > sealed_n / kTagBytes || sealed_n - n * kTagBytes != plain_n || plain_n > n * chunk ||
+      plain_n < (n - 1) * chunk) {
+    return Reject(env, "run length does not match the chunk count");
+  }
+  if (Overlap(src, src_n, dst, dst_n) || Overlap(nonce, nonce_n, dst, dst_n) || Overlap(raw, raw_n, dst, dst_n)) {
+    return Reject(env, "dst overlaps an input");
+  }
+  alignas(64) GcmKey key;
+  k->init(&key, raw, raw_n);
+  int64_t bad = -1;
+  if (op == kOpSeal) {
+    seal_chunks(*k, &key, nonce, first, src, plain_n, chunk, n, dst);
+  } else {
+    bad = open_chunks(*k, &key, nonce, first, src, plain_n, chunk, n, dst);
+  }
+  secure_wipe(&key, sizeof key);
+  return Napi::Number::New(env, static_cast<double>(bad));
 }
 
 }  // namespace ws

@@ -36,4 +36,6 @@ class ThreadPool : public Napi::ObjectWrap<ThreadPool> {
   bool tsfn_live_ = false;
 };
 
+Napi::Value RunOnce(const Napi::CallbackInfo& info);
+
 }  // namespace ws

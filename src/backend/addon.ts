@@ -48,6 +48,9 @@ export interface Addon {
   OpensslGcm: new (key: Uint8Array, encrypt: boolean) => OpensslGcmHandle;
   /** Missing from addons built before the pool existed (a stale build/): callers fall back. */
   ThreadPool?: new (threads: number) => NativeThreadPool;
+  /** One synchronous batch call (op 0 seal, 1 open) under a key expanded on the stack; absent from stale builds. */
+  runOnce?(op: number, key: Uint8Array, kernel: string, baseNonce: Uint8Array, first: number, src: Uint8Array,
+    chunk: number, n: number, dst: Uint8Array): number;
   memcpy(dst: Uint8Array, src: Uint8Array): void;
   info(): NativeInfo;
 }

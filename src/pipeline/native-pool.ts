@@ -90,6 +90,7 @@ export function partsFor(n: number, threads: number): number {
 
 export class NativeExecutor implements Executor {
   readonly needsShared = false;
+  readonly inline = false;
   readonly #shared: Shared;
   readonly #threads: number;
   #key: GcmKey | null;

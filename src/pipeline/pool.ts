@@ -26,6 +26,8 @@ export const view = (r: Region): Uint8Array => new Uint8Array(r.buf, r.off, r.le
 export interface Executor {
   /** Whether regions must live in SharedArrayBuffer memory (the workers' view of memory). */
   readonly needsShared: boolean;
+  /** Whether run() does the work on the calling thread (which then needs to yield now and then). */
+  readonly inline: boolean;
   run(first: number, n: number, src: Region, dst: Region, tail: Tail): Promise<SlotResult>;
   /** Wipes and drops the key everywhere it was imported. In-flight work may still settle. */
   close(): void;
@@ -38,6 +40,7 @@ export interface Keying {
 
 class InlineExecutor implements Executor {
   readonly needsShared = false;
+  readonly inline = true;
   #key: GcmKey | null;
   readonly #nonce: Uint8Array | null;
   constructor(readonly op: OpCode, backend: Backend, keying: Keying | null) {
@@ -133,6 +136,7 @@ export function workerResolvable(backend: Backend): boolean {
 
 class PoolExecutor implements Executor {
   readonly needsShared = true;
+  readonly inline = false;
   readonly #stream = nextStream++;
   readonly #keys: SharedArrayBuffer | null;
   readonly #pool: Piscina<SlotTask, SlotResult>;
