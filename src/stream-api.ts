@@ -136,7 +136,9 @@ async function whole(mode: Mode, key: unknown, input: unknown, name: string, opt
     into = intoArg(o, length!, bytes, mode === 'seal' ? 'sealed length' : 'plaintext length');
   }
   if (tuning.signal?.aborted) throw aborted(tuning.signal);
-  if (bytes.length <= INLINE_BYTES) return wholeInline(mode, keys, tuning, bytes, into);
+  if (bytes.length <= (mode === 'seal' ? INLINE_BYTES : sealedLength(INLINE_BYTES))) {
+    return wholeInline(mode, keys, tuning, bytes, into);
+  }
   const sink = collect(into);
   try {
     await runPipeline(mode, keys, new MemorySource(bytes), sink, tuning);

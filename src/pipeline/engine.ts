@@ -154,8 +154,8 @@ function tailOf(body: number | null, at: number, len: number, final: boolean, fi
  * Threads for one stream: inline for inputs up to INLINE_BYTES (a thread hand-off costs more
  * than the work), and for a single slot unless the native pool can split it across threads.
  */
-export function threadsFor(tuning: Tuning, body: number | null, slotsNeeded: number): number {
-  if (body !== null && body <= INLINE_BYTES) return 1;
+export function threadsFor(mode: Mode, tuning: Tuning, body: number | null, slotsNeeded: number): number {
+  if (body !== null && body <= (mode === 'open' ? sealedBodyLength(INLINE_BYTES) : INLINE_BYTES)) return 1;
   const splits = tuning.backend.name === 'native' && nativePoolAvailable();
   return slotsNeeded <= 1 && !splits ? 1 : tuning.threads;
 }
@@ -252,7 +252,7 @@ export async function runPipeline(mode: Mode, keys: Keys | null, source: ByteSou
     const inCap = mode === 'open' ? perSlot * SEALED_CHUNK_BYTES : slotBytes;
     const outCap = mode === 'seal' ? perSlot * SEALED_CHUNK_BYTES : slotBytes;
     const slotsNeeded = body === null ? Infinity : Math.floor(body / inCap) + 1;
-    exec = createExecutor(OPS[mode], tuning.backend, keying, threadsFor(tuning, body, slotsNeeded));
+    exec = createExecutor(OPS[mode], tuning.backend, keying, threadsFor(mode, tuning, body, slotsNeeded));
     // The executor holds its own copy (imported key or key slot) from here on.
     if (derived) wipeDerived(derived);
     const lend = !!source.lend && source.lend(start, 0, exec.needsShared) !== null;
