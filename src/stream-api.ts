@@ -18,9 +18,9 @@ import { pathArg, transformFile, type FileResult } from './io/files.js';
 import { PipelineTransform } from './io/node-streams.js';
 import { MemorySource, toSource } from './io/sources.js';
 import { webTransform } from './io/web-streams.js';
-import { runPipeline, type Keys, type Mode, type Sink, type Tuning } from './pipeline/engine.js';
+import { runPipeline, runsInline, type Keys, type Mode, type Sink, type Tuning } from './pipeline/engine.js';
 import { openSmall, sealSmall } from './pipeline/inline.js';
-import { INLINE_BYTES, checkOptions, resolveKeys, resolveTuning, type PipelineOptions } from './pipeline/options.js';
+import { checkOptions, inlineBytes, resolveKeys, resolveTuning, type PipelineOptions } from './pipeline/options.js';
 import { checkBytes, checkIndex, describe, overlaps } from './validate.js';
 
 export type { PipelineOptions } from './pipeline/options.js';
@@ -136,7 +136,8 @@ async function whole(mode: Mode, key: unknown, input: unknown, name: string, opt
     into = intoArg(o, length!, bytes, mode === 'seal' ? 'sealed length' : 'plaintext length');
   }
   if (tuning.signal?.aborted) throw aborted(tuning.signal);
-  if (bytes.length <= (mode === 'seal' ? INLINE_BYTES : sealedLength(INLINE_BYTES))) {
+  const limit = inlineBytes();
+  if (bytes.length <= (mode === 'seal' ? limit : sealedLength(limit)) && runsInline(mode, bytes.length, tuning)) {
     return wholeInline(mode, keys, tuning, bytes, into);
   }
   const sink = collect(into);
@@ -153,7 +154,7 @@ async function whole(mode: Mode, key: unknown, input: unknown, name: string, opt
 
 /**
  * Small inputs: one synchronous call on this thread (pipeline/inline.ts). It returns before
- * the event loop gets a turn, so it is kept to INLINE_BYTES (some 30 us of work). A failed
+ * the event loop gets a turn, so it is kept to INLINE_BYTES (some 100 us of work). A failed
  * open is run again through the pipeline, which names appended data ERR_TRAILING_DATA.
  */
 async function wholeInline(mode: Mode, keys: Keys, tuning: Tuning, bytes: Uint8Array,

@@ -24,7 +24,7 @@ import { truncatedSource } from '../io/sources.js';
 import { createExecutor, type Executor, type Keying, type Region } from './pool.js';
 import { SlotRing, type Slot } from './slots.js';
 import { NO_TAIL, OK, OP_COPY, OP_OPEN, OP_SEAL, setMemcpy, type OpCode, type SlotResult, type Tail } from './work.js';
-import { INLINE_BYTES } from './options.js';
+import { inlineBytes } from './options.js';
 import { nativePoolAvailable } from './native-pool.js';
 import { freshSalt } from './inline.js';
 
@@ -151,11 +151,21 @@ function tailOf(body: number | null, at: number, len: number, final: boolean, fi
 }
 
 /**
- * Threads for one stream: inline for inputs up to INLINE_BYTES (a thread hand-off costs more
- * than the work), and for a single slot unless the native pool can split it across threads.
+ * Whether a stream of known length `body` (sealed bytes for open) runs inline on the calling
+ * thread: always at threads 1; on the native backend up to INLINE_BYTES of plaintext, where a
+ * hand-off to the pool costs more than the work. The JS backends are slow enough per byte that
+ * their pool pays off from the second slot on.
  */
+export function runsInline(mode: Mode, body: number | null, tuning: Tuning): boolean {
+  if (tuning.threads <= 1) return true;
+  if (body === null || tuning.backend.name !== 'native') return false;
+  const limit = inlineBytes();
+  return body <= (mode === 'open' ? sealedBodyLength(limit) : limit);
+}
+
+/** Threads for one stream: see runsInline; a single slot too, unless the native pool can split it. */
 export function threadsFor(mode: Mode, tuning: Tuning, body: number | null, slotsNeeded: number): number {
-  if (body !== null && body <= (mode === 'open' ? sealedBodyLength(INLINE_BYTES) : INLINE_BYTES)) return 1;
+  if (runsInline(mode, body, tuning)) return 1;
   const splits = tuning.backend.name === 'native' && nativePoolAvailable();
   return slotsNeeded <= 1 && !splits ? 1 : tuning.threads;
 }

@@ -26,11 +26,12 @@ const IDLE_MS = 10_000;
 interface Shared {
   pool: NativeThreadPool;
   users: number;
-  completed: number;
   timer: NodeJS.Timeout | null;
 }
 
 const pools = new Map<number, Shared>();
+/** Jobs completed by every native pool so far, closed ones included. */
+let completed = 0;
 
 /** Whether the loaded addon has the thread pool (a stale build/ may not). */
 export function nativePoolAvailable(): boolean {
@@ -41,7 +42,7 @@ function acquire(threads: number): Shared {
   let s = pools.get(threads);
   if (!s) {
     const Ctor = addonStatus().addon!.ThreadPool!;
-    s = { pool: new Ctor(threads), users: 0, completed: 0, timer: null };
+    s = { pool: new Ctor(threads), users: 0, timer: null };
     pools.set(threads, s);
   }
   if (s.timer) clearTimeout(s.timer);
@@ -64,11 +65,9 @@ function release(threads: number, s: Shared): void {
 export function nativePoolStats(): { threads: number; idle: number; completed: number } {
   let threads = 0;
   let idle = 0;
-  let completed = 0;
   for (const s of pools.values()) {
     threads += s.pool.threads;
     if (s.pool.pending === 0) idle += s.pool.threads;
-    completed += s.completed;
   }
   return { threads, idle, completed };
 }
@@ -117,7 +116,7 @@ export class NativeExecutor implements Executor {
       if (!h) throw new Error('unreachable: native executor without a native key');
       fail = await this.#shared.pool.run(this.op, h, this.#nonce, first, s, CHUNK_BYTES, n, d, partsFor(n, this.#threads));
     }
-    this.#shared.completed++;
+    completed++;
     if (fail < 0) return OK;
     // c2sp "TrailingData": one record, on the main thread, only on the error path.
     const key = this.#key;

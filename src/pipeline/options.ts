@@ -11,10 +11,25 @@ import type { Keys, Tuning } from './engine.js';
 export const DEFAULT_SLOT_BYTES = 4 * 1024 * 1024;
 /**
  * Inputs up to this size run inline on the calling thread, synchronously, whatever `threads`
- * says: below it a hand-off to other threads costs more than it saves (measured: bench
- * "small messages", BENCHMARKS.md). A 256 KiB message is some 30 us of AES-GCM.
+ * says. A hand-off to the pool costs two thread wake-ups (tens of microseconds on a quiet
+ * machine, far more on a loaded one), about what 1 MiB of AES-GCM on one core takes (some
+ * 80 us at 13 GB/s), so below it splitting cannot win at 2 threads; 1 MiB is also a short
+ * enough stall of the event loop. (bench "small messages" reports both sides.)
  */
-export const INLINE_BYTES = 256 * 1024;
+export const INLINE_BYTES = 1024 * 1024;
+let inline = INLINE_BYTES;
+
+/** The inline limit in force (INLINE_BYTES unless a test changed it). */
+export function inlineBytes(): number {
+  return inline;
+}
+
+/** Tests only: sets the inline limit (0: every multi-thread stream uses the pool); returns the old one. */
+export function setInlineBytes(n: number): number {
+  const old = inline;
+  inline = n;
+  return old;
+}
 const MAX_SLOT_BYTES = 1024 * 1024 * 1024;
 const MAX_THREADS = 1024;
 const MAX_INFLIGHT = 4096;

@@ -99,9 +99,11 @@ function sharedPool(threads: number): Piscina<SlotTask, SlotResult> {
 
 /**
  * Live workers, how many of them run nothing, tasks waiting for a worker and tasks completed,
- * over all pools, for tests and benchmarks.
+ * over all pools (piscina's and the addon's), for tests and benchmarks; and the threads of
+ * each kind.
  */
-export function poolStats(): { threads: number; idle: number; queued: number; completed: number } {
+export function poolStats(): { threads: number; idle: number; queued: number; completed: number;
+  workerThreads: number; nativeThreads: number } {
   let threads = 0;
   let idle = 0;
   let queued = 0;
@@ -113,7 +115,8 @@ export function poolStats(): { threads: number; idle: number; queued: number; co
     completed += p.completed;
   }
   const n = nativePoolStats();
-  return { threads: threads + n.threads, idle: idle + n.idle, queued, completed: completed + n.completed };
+  return { threads: threads + n.threads, idle: idle + n.idle, queued, completed: completed + n.completed,
+    workerThreads: threads, nativeThreads: n.threads };
 }
 
 /** Closes every pool (their workers exit); the next stream starts new ones. */
