@@ -129,6 +129,23 @@ describe.skipIf(!hasPool)('native threads on ordinary memory', () => {
     expect(partsFor(256, 2)).toBe(2);
   });
 
+  it('a worker thread that ends with pool jobs in flight tears down cleanly', async () => {
+    const { Worker } = await import('node:worker_threads');
+    const code = `
+      const { createRequire } = require('node:module');
+      const addon = createRequire(${JSON.stringify(addonStatus().path)})(${JSON.stringify(addonStatus().path)});
+      const pool = new addon.ThreadPool(2);
+      const k = new addon.NativeKey(new Uint8Array(32), addon.info().best);
+      const n = 256, pt = new Uint8Array(n * 16384), out = new Uint8Array(pt.length + n * 16);
+      for (let i = 0; i < 4; i++) pool.run(0, k, new Uint8Array(12), 0, pt, 16384, n, out, 2);
+      require('node:worker_threads').parentPort.postMessage('submitted');`;
+    for (let i = 0; i < 3; i++) {
+      const w = new Worker(code, { eval: true });
+      await new Promise((r) => w.once('message', r));
+      expect(await w.terminate()).toBe(1);
+    }
+  });
+
   it('bounce over an ordinary Buffer delivers every byte in order at 2 threads', async () => {
     const pt = Buffer.from(bytes(10 * MiB + 77, 9));
     const out = new Uint8Array(sealedSize(pt.length));
