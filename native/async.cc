@@ -75,10 +75,11 @@ struct Job {
   std::atomic<size_t> remaining{0};
   std::atomic<int64_t> fail{kNoFailure};
   JobTsfn* tsfn = nullptr;
-  Napi::Promise::Deferred deferred;
+  // Raw Node-API: settling runs as late as an environment's teardown, when JS cannot run and
+  // the C++ wrappers would turn the failed call into a fatal error.
+  napi_deferred deferred = nullptr;
   Napi::ObjectReference src_ref, dst_ref, pool_ref;
 
-  explicit Job(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
   void DropKey() {
     if (!key) return;
     secure_wipe(key, sizeof(GcmKey));
@@ -139,7 +140,11 @@ void JobDone(Napi::Env env, Napi::Function, ThreadPool* pool, Job* job) {
     return;
   }
   int64_t f = job->fail.load();
-  job->deferred.Resolve(Napi::Number::New(env, f == kNoFailure ? -1.0 : static_cast<double>(f)));
+  napi_value result;
+  // Both fail only while the environment shuts down; nobody awaits the promise then.
+  if (napi_create_double(env, f == kNoFailure ? -1.0 : static_cast<double>(f), &result) == napi_ok) {
+    napi_resolve_deferred(env, job->deferred, result);
+  }
   delete job;
   pool->Finished(env);
 }
@@ -223,7 +228,7 @@ Napi::Value ThreadPool::Run(const Napi::CallbackInfo& info) {
   if (!U64(info[8], &parts) || parts == 0) return Reject(env, "parts must be a positive integer");
   if (Overlap(src, src_n, dst, dst_n)) return Reject(env, "dst overlaps src");
 
-  Job* job = new Job(env);
+  Job* job = new Job();
   job->op = static_cast<int>(op);
   job->chunk = static_cast<size_t>(chunk);
   job->src = src;
@@ -282,10 +287,14 @@ Napi::Value ThreadPool::Run(const Napi::CallbackInfo& info) {
   job->src_ref = Napi::Persistent(info[4].As<Napi::Object>());
   job->dst_ref = Napi::Persistent(info[7].As<Napi::Object>());
   job->pool_ref = Napi::Persistent(info.This().As<Napi::Object>());
-  Napi::Promise promise = job->deferred.Promise();
+  napi_value promise;
+  if (napi_create_promise(env, &job->deferred, &promise) != napi_ok) {
+    delete job;
+    return Reject(env, "cannot create a promise");
+  }
   if (pending_++ == 0) tsfn_.Ref(env);
   workers_->submit(&RunPart, job, job->parts);
-  return promise;
+  return Napi::Value(env, promise);
 }
 
 }  // namespace ws

@@ -155,7 +155,8 @@ async function whole(mode: Mode, key: unknown, input: unknown, name: string, opt
 /**
  * Small inputs: one synchronous call on this thread (pipeline/inline.ts). It returns before
  * the event loop gets a turn, so it is kept to INLINE_BYTES (some 100 us of work). A failed
- * open is run again through the pipeline, which names appended data ERR_TRAILING_DATA.
+ * open is run again through the pipeline, which reports failures in stream order and names
+ * appended data ERR_TRAILING_DATA.
  */
 async function wholeInline(mode: Mode, keys: Keys, tuning: Tuning, bytes: Uint8Array,
   into: Uint8Array | null): Promise<Uint8Array> {
@@ -167,7 +168,8 @@ async function wholeInline(mode: Mode, keys: Keys, tuning: Tuning, bytes: Uint8A
   try {
     return openSmall(keys, tuning.backend, bytes, (n) => into ?? freshOutput(n));
   } catch (e) {
-    if (!isWeightsealError(e, 'ERR_AUTH_FAILED')) throw e;
+    // The pipeline reports these in stream order (a bad chunk before a bad length, appended data).
+    if (!isWeightsealError(e, 'ERR_AUTH_FAILED') && !isWeightsealError(e, 'ERR_TRUNCATED')) throw e;
   }
   const sink = collect(into);
   try {
