@@ -291,13 +291,16 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   features.Set("avx512f", f.avx512f);
   features.Set("avx512bw", f.avx512bw);
   features.Set("avx512vl", f.avx512vl);
+#if defined(__aarch64__)
+  features.Set("pmull", f.pmull);
+#endif
   Napi::Object os = Napi::Object::New(env);
   os.Set("xcr0", Napi::Number::New(env, static_cast<double>(f.xcr0)));
   os.Set("ymm", f.os_ymm);
   os.Set("zmm", f.os_zmm);
   Napi::Array kernels = Napi::Array::New(env);
   uint32_t i = 0;
-  for (const Kernel* k : {&kKernelVaes512, &kKernelVaes256, &kKernelAesni}) {
+  for (const Kernel* k : all_kernels()) {
     Napi::Object o = Napi::Object::New(env);
     o.Set("name", k->name);
     o.Set("supported", cpu_supports(*k));
