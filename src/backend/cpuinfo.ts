@@ -29,6 +29,13 @@ export function cpuinfoReport(text?: string): CpuReport | null {
       return null;
     }
   }
+  const arm = /^Features\s*:(.*)$/m.exec(cpuinfo);
+  if (arm && !/^flags\s*:/m.test(cpuinfo)) {
+    // arm64: the kernel's HWCAP names; no XCR0 there.
+    const have = new Set(arm[1]!.trim().split(/\s+/));
+    return { source: '/proc/cpuinfo', features: { aes: have.has('aes'), pmull: have.has('pmull') }, xcr0: null,
+      osYmm: false, osZmm: false };
+  }
   const line = /^flags\s*:(.*)$/m.exec(cpuinfo);
   if (!line) return null;
   const have = new Set(line[1]!.trim().split(/\s+/));
