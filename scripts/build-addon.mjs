@@ -23,12 +23,13 @@ function fail(reason) {
 }
 
 if (process.env.WEIGHTSEAL_SKIP_ADDON) fail('WEIGHTSEAL_SKIP_ADDON is set');
-if (!strict && await prebuildWorks()) process.exit(0);
+if (!strict && !process.env.WEIGHTSEAL_BUILD_FROM_SOURCE && await prebuildWorks()) process.exit(0);
 if (process.arch !== 'x64' && process.arch !== 'arm64') fail(`no kernels for ${process.arch} (x86-64 and arm64 only)`);
 
 // The installed tarball's prebuilt binary for this platform (prebuilds/, matched as the loader
 // does, src/backend/prebuild.ts): when it loads and passes its known-answer self-test there is
-// nothing to build. Anything else (no match, musl, a failed load or self-test) builds.
+// nothing to build. Anything else (no match, musl, a failed load or self-test) builds, and so
+// does WEIGHTSEAL_BUILD_FROM_SOURCE=1 (then the local build is used only if the prebuild fails).
 async function prebuildWorks() {
   const finder = join(root, 'dist', 'src', 'backend', 'prebuild.js');
   if (!existsSync(join(root, 'prebuilds')) || !existsSync(finder)) return false;

@@ -1,6 +1,6 @@
 // Runs inside a foreign Node (an arm64 Node under qemu-aarch64, this machine's Node under
 // qemu-x86_64 -cpu Haswell) against an installed weightseal package, with no test runner:
-//   node packaged-vectors.mjs <package dir> <vectors dir>
+//   node packaged-vectors.mjs <package dir> <vectors dir> [kernel to force afterwards]
 // On the default backend: Wycheproof AES-GCM (128/256-bit keys, 16-byte tags), both C2SP
 // Cobblestone suites, and seal/open round trips at chunk-boundary sizes checked against
 // node:crypto. Prints one JSON line: what loaded, and pass/fail counts with the first failures.
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { inflateSync } from 'node:zlib';
 
-const [pkg, vectors] = process.argv.slice(2);
+const [pkg, vectors, force] = process.argv.slice(2);
 const load = (p) => import(pathToFileURL(join(pkg, 'dist', 'src', p)).href);
 const { info, seal, open } = await load('index.js');
 const { gcmOpen, gcmSeal } = await load('hazmat.js');
@@ -102,7 +102,15 @@ for (const n of [0, 15, 16, 127, 128, 129, 255, 256, 257, 1000, 65537]) {
 }
 
 const i = info();
+// Then WEIGHTSEAL_KERNEL (read per call) forcing a kernel, checked on one message.
+let forced = null;
+if (force) {
+  process.env.WEIGHTSEAL_KERNEL = force;
+  const key = randomBytes(32), iv = randomBytes(12), data = randomBytes(5000);
+  const sealed = gcmSeal(key, iv, data, new Uint8Array(0));
+  forced = { kernel: info().kernel, same: Buffer.from(gcmOpen(key, iv, sealed, new Uint8Array(0))).equals(data) };
+}
 console.log(JSON.stringify({
   arch: process.arch, backend: i.backend, kernel: i.kernel, source: i.addon.source, reason: i.addon.reason,
-  errors: i.addon.errors, counts, failures,
+  errors: i.addon.errors, kernels: i.kernels, counts, failures, forced,
 }));
