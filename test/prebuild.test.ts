@@ -170,6 +170,7 @@ describe.skipIf(skip)('the packed tarball', () => {
   it('qemu-x86_64 -cpu Haswell (AES-NI, no VAES): the prebuild picks aesni and passes the vector suites', async () => {
     const out = await vectorSuites('qemu-x86_64', ['-cpu', 'Haswell', process.execPath]);
     expect(out).toMatchObject({ arch: 'x64', backend: 'native', kernel: 'aesni', source: 'prebuild', errors: [] });
+    expect(out.doctor).toMatch(/Kernel vaes256 is unavailable: the CPU lacks vaes, vpclmulqdq/);
   });
 
   it('qemu-x86_64 -cpu Nehalem (no AES-NI): falls back to noble with the warning, and still works', async () => {
@@ -193,6 +194,9 @@ describe.skipIf(skip)('the packed tarball', () => {
     expect(out.kernels).toEqual([{ name: 'armv8', supported: true }]);
     // WEIGHTSEAL_KERNEL=armv8 forces it (the only kernel there, so the same one).
     expect(out.forced).toEqual({ kernel: 'armv8', same: true });
+    expect(out.doctor).toMatch(/addon source\s+prebuild: prebuilt binary for linux-arm64; it passed its self-test/);
+    expect(out.doctor).toMatch(/cpu features\s+aes\+ pmull\+ \(from hwcap\)/);
+    expect(out.doctor).toMatch(/All good: native armv8 kernel in use\./);
     expect(out.reason).toMatch(/prebuilt binary for linux-arm64/);
   });
 });

@@ -12,7 +12,8 @@ const FLAGS: Record<string, string> = {
 };
 
 export interface CpuReport {
-  source: 'cpuid' | '/proc/cpuinfo';
+  /** cpuid (x86-64) or hwcap (arm64, getauxval) from the addon; /proc/cpuinfo without it. */
+  source: 'cpuid' | 'hwcap' | '/proc/cpuinfo';
   features: Record<string, boolean>;
   /** XCR0 as read by xgetbv; null when only /proc/cpuinfo was available. */
   xcr0: number | null;

@@ -89,7 +89,7 @@ export function info(): Info {
     forcedKernel: process.env.WEIGHTSEAL_KERNEL ?? null,
     addon: { loaded: !!addon, path, errors: allErrors, source, reason },
     cpu: native ? {
-      source: 'cpuid',
+      source: process.arch === 'arm64' ? 'hwcap' : 'cpuid',
       features: native.features,
       xcr0: native.os.xcr0,
       osYmm: native.os.ymm,

@@ -92,7 +92,8 @@ export function formatDoctor(r: DoctorReport): string {
     const feats = Object.entries(r.cpu.features).map(([k, v]) => `${k}${v ? '+' : '-'}`).join(' ');
     lines.push(`  cpu features  ${feats} (from ${r.cpu.source})`);
     const xcr0 = r.cpu.xcr0 === null ? 'xcr0 unread' : `xcr0=0x${r.cpu.xcr0.toString(16)}`;
-    lines.push(`  os state      ${xcr0} ymm=${yes(r.cpu.osYmm)} zmm=${yes(r.cpu.osZmm)}`);
+    // XCR0 is x86 state; arm64 reports its features through HWCAP only.
+    if (r.os.arch !== 'arm64') lines.push(`  os state      ${xcr0} ymm=${yes(r.cpu.osYmm)} zmm=${yes(r.cpu.osZmm)}`);
   }
   if (r.kernels.length > 0) {
     lines.push(`  kernels       ${r.kernels.map((k) => `${k.name}${k.supported ? '' : ' (unsupported)'}`).join(', ')}`);

@@ -3,7 +3,8 @@
 //   node packaged-vectors.mjs <package dir> <vectors dir> [kernel to force afterwards]
 // On the default backend: Wycheproof AES-GCM (128/256-bit keys, 16-byte tags), both C2SP
 // Cobblestone suites, and seal/open round trips at chunk-boundary sizes checked against
-// node:crypto. Prints one JSON line: what loaded, and pass/fail counts with the first failures.
+// node:crypto. Prints one JSON line: what loaded, pass/fail counts with the first failures, and
+// what `weightseal doctor` says there.
 // Plain JavaScript on purpose: it runs where neither vitest nor TypeScript is installed.
 import { createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -16,6 +17,7 @@ const load = (p) => import(pathToFileURL(join(pkg, 'dist', 'src', p)).href);
 const { info, seal, open } = await load('index.js');
 const { gcmOpen, gcmSeal } = await load('hazmat.js');
 const { openInline } = await load('format.js');
+const { doctor, formatDoctor } = await load('cli/doctor.js');
 
 const counts = { wycheproof: [0, 0], c2sp: [0, 0], roundtrip: [0, 0] };
 const failures = [];
@@ -102,6 +104,7 @@ for (const n of [0, 15, 16, 127, 128, 129, 255, 256, 257, 1000, 65537]) {
 }
 
 const i = info();
+const doctorText = formatDoctor(doctor());
 // Then WEIGHTSEAL_KERNEL (read per call) forcing a kernel, checked on one message.
 let forced = null;
 if (force) {
@@ -112,5 +115,5 @@ if (force) {
 }
 console.log(JSON.stringify({
   arch: process.arch, backend: i.backend, kernel: i.kernel, source: i.addon.source, reason: i.addon.reason,
-  errors: i.addon.errors, kernels: i.kernels, counts, failures, forced,
+  errors: i.addon.errors, kernels: i.kernels, counts, failures, forced, doctor: doctorText,
 }));
