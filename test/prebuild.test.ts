@@ -24,12 +24,18 @@ const ARM64_NODE = '20.20.2';
 const ARM64_LIBC = '/usr/aarch64-linux-gnu';
 const TARGETS = ['linux-x64', 'linux-arm64'] as const;
 
+const NICE = spawnSync('sh', ['-c', 'command -v nice'], { encoding: 'utf8' }).stdout.trim() || '/usr/bin/nice';
+
 interface Ran { status: number | null; stdout: string; stderr: string }
 
-/** A child process, awaited: the worker's event loop keeps running (vitest's RPC times out otherwise). */
+/**
+ * A child process, awaited: the worker's event loop keeps running (vitest's RPC times out
+ * otherwise). Run at lower priority (nice 10): the builds and qemu here must not starve the
+ * test runner's own processes on a 2-core machine.
+ */
 function run(cmd: string, args: string[], opts: SpawnOptions = {}): Promise<Ran> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { timeout: 600_000, ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(NICE, ['-n', '10', cmd, ...args], { timeout: 600_000, ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '', stderr = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
     child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
