@@ -14,7 +14,7 @@ import { addonStatus } from '../src/backend/addon.js';
 import { HEADER_BYTES, SEALED_CHUNK_BYTES } from '../src/cobblestone.js';
 import { openInMemory } from '../src/index.js';
 import { seal } from '../src/stream-api.js';
-import { MEMFD_READY, MEMFD_SKIP_REASON, ourMemfds } from './helpers/memfd.js';
+import { MEMFD_READY, memfdSuite, ourMemfds } from './helpers/memfd.js';
 
 const addon = addonStatus().addon;
 
@@ -38,7 +38,7 @@ async function sealed(name: string, plaintext: Uint8Array, context?: string): Pr
   return p;
 }
 
-describe.skipIf(!MEMFD_READY)(`openInMemory (skipped when: ${MEMFD_SKIP_REASON})`, () => {
+describe.skipIf(!MEMFD_READY)(memfdSuite('openInMemory'), () => {
   for (const threads of [1, 2]) {
     it(`opens into a sealed memfd whose path reads back the plaintext (threads ${threads})`, async () => {
       const pt = new Uint8Array(randomBytes(700 * KiB + 333));

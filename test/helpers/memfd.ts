@@ -6,6 +6,11 @@ export const MEMFD_READY = process.platform === 'linux' && typeof addonStatus().
 export const MEMFD_SKIP_REASON = process.platform !== 'linux' ? 'memfd is Linux only' :
   'the native addon is not loaded (WEIGHTSEAL_DISABLE_NATIVE or no build): openInMemory needs memfd_create';
 
+/** A suite's title that says, when the suite skips, why. */
+export function memfdSuite(name: string): string {
+  return MEMFD_READY ? name : `${name} (skipped: ${MEMFD_SKIP_REASON})`;
+}
+
 /** Descriptors of this process whose link is one of our memory files. */
 export function ourMemfds(): number[] {
   const fds: number[] = [];
