@@ -38,6 +38,10 @@ export interface Addon {
   info(): NativeInfo;
   /** null when every kernel this CPU runs gives the known answers, else what failed. */
   selfTest?(): string | null;
+  /** Linux memfd (native/memfd.cc); absent from builds that predate it. */
+  memfdCreate?(name: string): number;
+  memfdSeal?(fd: number): void;
+  memfdSeals?(fd: number): number;
 }
 
 /** Where the loaded addon came from: WEIGHTSEAL_ADDON, the package's prebuilds/, or build/. */
