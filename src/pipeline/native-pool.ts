@@ -42,7 +42,13 @@ function acquire(threads: number): Shared {
   let s = pools.get(threads);
   if (!s) {
     const Ctor = addonStatus().addon!.ThreadPool!;
-    s = { pool: new Ctor(threads), users: 0, timer: null };
+    const pool = new Ctor(threads);
+    // No thread could be started (a process thread limit): the caller runs inline instead.
+    if (pool.threads === 0) {
+      pool.close();
+      throw new Error('weightseal: no native pool thread could be started');
+    }
+    s = { pool, users: 0, timer: null };
     pools.set(threads, s);
   }
   if (s.timer) clearTimeout(s.timer);
@@ -98,9 +104,9 @@ export class NativeExecutor implements Executor {
 
   constructor(readonly op: OpCode, backend: Backend, keying: Keying | null, threads: number) {
     this.#threads = threads;
+    this.#shared = acquire(threads); // first: when it throws, no key has been imported yet
     this.#key = keying ? backend.importKey(keying.key) : null;
     this.#nonce = keying ? Uint8Array.from(keying.baseNonce) : null;
-    this.#shared = acquire(threads);
   }
 
   async run(first: number, n: number, src: Region, dst: Region, tail: Tail): Promise<SlotResult> {

@@ -176,7 +176,13 @@ class PoolExecutor implements Executor {
 
 export function createExecutor(op: OpCode, backend: Backend, keying: Keying | null, threads: number): Executor {
   if (threads <= 1) return new InlineExecutor(op, backend, keying);
-  if (backend.name === 'native' && nativePoolAvailable() && workerResolvable(backend)) return new NativeExecutor(op, backend, keying, threads);
+  if (backend.name === 'native' && nativePoolAvailable() && workerResolvable(backend)) {
+    try {
+      return new NativeExecutor(op, backend, keying, threads);
+    } catch {
+      return new InlineExecutor(op, backend, keying);
+    }
+  }
   if (!workerResolvable(backend)) return new InlineExecutor(op, backend, keying);
   return new PoolExecutor(op, backend, keying, threads);
 }
