@@ -3,6 +3,8 @@
 #include <napi.h>
 
 #include "binding.h"
+#include "binding_keys.h"
+#include "hkdf.h"
 #include "cpu.h"
 
 namespace {
@@ -13,6 +15,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("OpensslGcm", ws::OpensslGcm::Define(env));
   exports.Set("memcpy", Napi::Function::New<ws::Memcpy>(env, "memcpy"));
   exports.Set("info", Napi::Function::New<ws::Info>(env, "info"));
+  exports.Set("viewsOverlap", Napi::Function::New<ws::ViewsOverlap>(env, "viewsOverlap"));
+  if (ws::hkdf_available()) exports.Set("DerivedKeys", ws::DerivedKeys::Define(env));
   return exports;
 }
 

@@ -11,9 +11,10 @@ import { KeyObject } from 'node:crypto';
 import { getBackend, type Backend, type BackendName, type GcmKey } from './backend/index.js';
 import {
   CHUNK_BYTES, COMMITMENT_BYTES, HEADER_BYTES, MAX_CHUNKS, SALT_BYTES, SEALED_CHUNK_BYTES,
-  TAG_BYTES, checkCommitment, checkPlaintextLength, checkSuite, chunkCount, contextBytes, deriveKeys,
-  inputKeyBytes, plaintextLengthOfBody, randomSalt, sealedLength, type Derived, type Suite,
+  TAG_BYTES, checkCommitment, checkPlaintextLength, checkSuite, chunkCount, contextBytes,
+  inputKeyBytes, plaintextLengthOfBody, randomSalt, sealedLength, type Suite,
 } from './cobblestone.js';
+import { deriveMessageKeys, type Derived } from './derived.js';
 import { WeightsealError, invalidArg } from './errors.js';
 import { checkBytes, describe, overlaps } from './validate.js';
 
@@ -41,10 +42,9 @@ export interface FormatOptions {
 /** FormatOptions plus the test-only salt hook (see TEST_SALT). */
 export type InternalFormatOptions = FormatOptions & { [TEST_SALT]?: Uint8Array };
 
-/** Zeroes the derived key and base nonce once they are no longer needed. */
+/** Wipes the derived key (native memory with the addon) and base nonce once no longer needed. */
 export function wipeDerived(d: Derived): void {
-  d.key.fill(0);
-  d.baseNonce.fill(0);
+  d.wipe();
 }
 
 function checkOptions(opts: unknown): FormatOptions {
@@ -75,7 +75,7 @@ export function createHeader(key: Uint8Array | KeyObject, suite: Suite = 'cobble
   }
   const k = keyBytes(key, s);
   try {
-    const derived = deriveKeys(s, k.bytes, sl, ctx);
+    const derived = deriveMessageKeys(s, k.bytes, sl, ctx);
     const header = new Uint8Array(HEADER_BYTES);
     header.set(sl, 0);
     header.set(derived.commitment, SALT_BYTES);
@@ -102,7 +102,7 @@ export function parseHeader(key: Uint8Array | KeyObject, header: Uint8Array, sui
         `sealed data is truncated: ${h.length} bytes, shorter than the ${HEADER_BYTES}-byte header ` +
           '(24-byte salt || 32-byte commitment); pass the whole sealed message');
     }
-    const derived = deriveKeys(s, k.bytes, h.subarray(0, SALT_BYTES), ctx);
+    const derived = deriveMessageKeys(s, k.bytes, h.subarray(0, SALT_BYTES), ctx);
     try {
       checkCommitment(derived.commitment, h.subarray(SALT_BYTES, SALT_BYTES + COMMITMENT_BYTES));
     } catch (e) {
@@ -115,12 +115,15 @@ export function parseHeader(key: Uint8Array | KeyObject, header: Uint8Array, sui
   }
 }
 
-/** Imports the derived AEAD key into a backend and wipes the JS copy of it. */
+/**
+ * Imports the derived AEAD key into a backend (native to native with the addon) and wipes the
+ * derived copy of it; the base nonce stays for the chunks.
+ */
 export function importDerived(backend: Backend, derived: Derived): GcmKey {
   try {
-    return backend.importKey(derived.key);
+    return derived.importKey(backend);
   } finally {
-    derived.key.fill(0);
+    derived.dropKey();
   }
 }
 

@@ -7,6 +7,7 @@
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { getBackend, nativeBackend, type Backend, type GcmKey } from '../backend/index.js';
+import { offHeap, type KeyMaterial } from '../derived.js';
 import { broadcastClose, wipeKeySlot, writeKeySlot } from './keyslot.js';
 import { OP_COPY, runSlot, type OpCode, type SlotResult, type Tail } from './work.js';
 import type { SlotTask } from './worker.js';
@@ -28,18 +29,17 @@ export interface Executor {
   close(): void;
 }
 
-export interface Keying {
-  key: Uint8Array;
-  baseNonce: Uint8Array;
-}
+/** What a stream's chunks run under (src/derived.ts): its key bytes may live in native memory. */
+export type Keying = KeyMaterial;
 
 class InlineExecutor implements Executor {
   readonly needsShared = false;
   #key: GcmKey | null;
   readonly #nonce: Uint8Array | null;
   constructor(readonly op: OpCode, backend: Backend, keying: Keying | null) {
-    this.#key = keying ? backend.importKey(keying.key) : null;
-    this.#nonce = keying ? Uint8Array.from(keying.baseNonce) : null;
+    this.#key = keying ? keying.importKey(backend) : null;
+    this.#nonce = keying ? offHeap(keying.baseNonce.length) : null;
+    if (keying) this.#nonce!.set(keying.baseNonce);
   }
 
   run(first: number, n: number, src: Region, dst: Region, tail: Tail): Promise<SlotResult> {
@@ -135,7 +135,7 @@ class PoolExecutor implements Executor {
 
   constructor(readonly op: OpCode, readonly backend: Backend, keying: Keying | null, threads: number) {
     this.#pool = sharedPool(threads);
-    this.#keys = keying ? writeKeySlot(keying.key, keying.baseNonce) : null;
+    this.#keys = keying ? writeKeySlot(keying) : null;
   }
 
   run(first: number, n: number, src: Region, dst: Region, tail: Tail): Promise<SlotResult> {
