@@ -7,7 +7,7 @@
  */
 import { createHmac, KeyObject, randomFillSync } from 'node:crypto';
 import { WeightsealError, invalidArg } from './errors.js';
-import { describe, keyTypeMessage } from './validate.js';
+import { checkBytes, describe, keyTypeMessage } from './validate.js';
 
 export type Suite = 'cobblestone-256' | 'cobblestone-128';
 export const DEFAULT_SUITE: Suite = 'cobblestone-256';
@@ -43,8 +43,8 @@ export function inputKeyBytes(key: unknown, suite: Suite): Uint8Array {
   if (key instanceof KeyObject) {
     if (key.type !== 'secret') throw invalidArg(`key must be a secret KeyObject, got a ${key.type} key`);
     bytes = new Uint8Array(key.export());
-  } else if (key instanceof Uint8Array) {
-    bytes = key;
+  } else if (ArrayBuffer.isView(key)) {
+    bytes = checkBytes(key, 'key');
   } else {
     throw invalidArg(keyTypeMessage('key', key));
   }
@@ -63,7 +63,7 @@ export function inputKeyBytes(key: unknown, suite: Suite): Uint8Array {
 export function contextBytes(context: unknown): Uint8Array {
   if (context === undefined) return new Uint8Array(0);
   if (typeof context === 'string') return new TextEncoder().encode(context);
-  if (context instanceof Uint8Array) return context;
+  if (ArrayBuffer.isView(context)) return checkBytes(context, 'context');
   throw invalidArg(`context must be a Uint8Array or a string, got ${describe(context)}`);
 }
 

@@ -16,7 +16,7 @@ import {
 } from './cobblestone.js';
 import { deriveMessageKeys, type Derived } from './derived.js';
 import { WeightsealError, invalidArg } from './errors.js';
-import { checkBytes, describe, overlaps } from './validate.js';
+import { checkBytes, describe, outputTarget, type Target } from './validate.js';
 
 /** Chunks per batch call: 4 MiB of plaintext, one native call's worth of work. */
 export const RUN_CHUNKS = 256;
@@ -175,36 +175,54 @@ export function authFailed(chunk: number, final: boolean): WeightsealError {
 export function openChunkRun(gk: GcmKey, baseNonce: Uint8Array, firstIndex: number, sealed: Uint8Array,
   nChunks: number, out: Uint8Array, finalIndex = -1): void {
   checkRange(firstIndex, nChunks);
-  for (let r = 0; r < nChunks; r += RUN_CHUNKS) {
-    const m = Math.min(RUN_CHUNKS, nChunks - r);
-    const ptStart = r * CHUNK_BYTES;
-    const ptEnd = Math.min(ptStart + m * CHUNK_BYTES, out.length);
-    const inStart = r * SEALED_CHUNK_BYTES;
-    let bad: number;
-    try {
-      bad = gk.openChunks(baseNonce, firstIndex + r, sealed.subarray(inStart, inStart + runSealedBytes(ptEnd - ptStart, m)),
-        CHUNK_BYTES, m, out.subarray(ptStart, ptEnd));
-    } catch (e) {
-      out.fill(0);
-      throw e;
+  // Memory another thread can read (a SharedArrayBuffer) never holds unverified plaintext:
+  // each run decrypts into private scratch and only verified runs are copied out.
+  const scratch = out.buffer instanceof SharedArrayBuffer ?
+    new Uint8Array(Math.min(out.length, RUN_CHUNKS * CHUNK_BYTES)) : null;
+  try {
+    for (let r = 0; r < nChunks; r += RUN_CHUNKS) {
+      const m = Math.min(RUN_CHUNKS, nChunks - r);
+      const ptStart = r * CHUNK_BYTES;
+      const ptEnd = Math.min(ptStart + m * CHUNK_BYTES, out.length);
+      const inStart = r * SEALED_CHUNK_BYTES;
+      const dst = scratch ? scratch.subarray(0, ptEnd - ptStart) : out.subarray(ptStart, ptEnd);
+      let bad: number;
+      try {
+        bad = gk.openChunks(baseNonce, firstIndex + r, sealed.subarray(inStart, inStart + runSealedBytes(ptEnd - ptStart, m)),
+          CHUNK_BYTES, m, dst);
+      } catch (e) {
+        out.fill(0); // the caller checked out is its own (outputTarget): it aliases no input
+        throw e;
+      }
+      if (bad >= 0) {
+        out.fill(0);
+        const chunk = firstIndex + r + bad;
+        throw authFailed(chunk, chunk === finalIndex);
+      }
+      if (scratch) out.set(dst, ptStart);
     }
-    if (bad >= 0) {
-      out.fill(0);
-      const chunk = firstIndex + r + bad;
-      throw authFailed(chunk, chunk === finalIndex);
-    }
+  } finally {
+    scratch?.fill(0);
   }
 }
 
-function outputFor(given: unknown, length: number, input: Uint8Array, what: string): Uint8Array {
-  if (given === undefined) return new Uint8Array(length);
-  const out = checkBytes(given, 'output');
-  if (out.length < length) {
-    throw invalidArg(`output must hold at least ${length} bytes (the ${what}), got ${out.length}`);
+/**
+ * Opens into a Target: straight into its output, or (staged: the output may alias the input)
+ * into private memory, copied out only once every chunk verified, so a failure writes nothing.
+ */
+function openInto(t: Target, gk: GcmKey, baseNonce: Uint8Array, sealed: Uint8Array, n: number): Uint8Array {
+  if (!t.staged) {
+    openChunkRun(gk, baseNonce, 0, sealed, n, t.out, n - 1);
+    return t.out;
   }
-  const view = out.subarray(0, length);
-  if (overlaps(view, input)) throw invalidArg('output must not overlap the input; pass a separate buffer');
-  return view;
+  const plain = new Uint8Array(t.out.length);
+  try {
+    openChunkRun(gk, baseNonce, 0, sealed, n, plain, n - 1);
+    t.out.set(plain);
+    return t.out;
+  } finally {
+    plain.fill(0);
+  }
 }
 
 /**
@@ -215,10 +233,10 @@ export function sealInline(key: Uint8Array | KeyObject, plaintext: Uint8Array,
   opts?: InternalFormatOptions): Uint8Array {
   const o: InternalFormatOptions = checkOptions(opts);
   const suite = checkSuite(o.suite);
-  const pt = checkBytes(plaintext, 'plaintext');
+  const checked = checkBytes(plaintext, 'plaintext');
   const backend = getBackend(o.backend);
-  checkPlaintextLength(pt.length);
-  const out = outputFor(o.output, sealedLength(pt.length), pt, 'sealed length');
+  checkPlaintextLength(checked.length);
+  const { out, input: pt } = outputTarget(o.output, sealedLength(checked.length), checked, 'sealed length');
   const { header, derived } = createHeader(key, suite, o.context, o[TEST_SALT]);
   const gk = importDerived(backend, derived);
   try {
@@ -247,11 +265,9 @@ export function openInline(key: Uint8Array | KeyObject, sealed: Uint8Array, opts
   let gk: GcmKey | undefined;
   try {
     const length = plaintextLengthOfBody(input.length - HEADER_BYTES);
-    const out = outputFor(o.output, length, input, 'plaintext length');
+    const t = outputTarget(o.output, length, input, 'plaintext length');
     gk = importDerived(backend, derived);
-    const n = chunkCount(length);
-    openChunkRun(gk, derived.baseNonce, 0, input.subarray(HEADER_BYTES), n, out, n - 1);
-    return out;
+    return openInto(t, gk, derived.baseNonce, t.input.subarray(HEADER_BYTES), chunkCount(length));
   } finally {
     gk?.destroy();
     wipeDerived(derived);
@@ -262,10 +278,10 @@ export function openInline(key: Uint8Array | KeyObject, sealed: Uint8Array, opts
 export function rawSealBody(backend: Backend, aeadKey: Uint8Array, baseNonce: Uint8Array, plaintext: Uint8Array,
   output: unknown): Uint8Array {
   checkPlaintextLength(plaintext.length);
-  const out = outputFor(output, sealedLength(plaintext.length, true), plaintext, 'sealed length');
+  const { out, input } = outputTarget(output, sealedLength(plaintext.length, true), plaintext, 'sealed length');
   const gk = backend.importKey(aeadKey);
   try {
-    sealChunkRun(gk, baseNonce, 0, plaintext, chunkCount(plaintext.length), out);
+    sealChunkRun(gk, baseNonce, 0, input, chunkCount(input.length), out);
     return out;
   } finally {
     gk.destroy();
@@ -275,12 +291,10 @@ export function rawSealBody(backend: Backend, aeadKey: Uint8Array, baseNonce: Ui
 export function rawOpenBody(backend: Backend, aeadKey: Uint8Array, baseNonce: Uint8Array, sealed: Uint8Array,
   output: unknown): Uint8Array {
   const length = plaintextLengthOfBody(sealed.length);
-  const out = outputFor(output, length, sealed, 'plaintext length');
+  const t = outputTarget(output, length, sealed, 'plaintext length');
   const gk = backend.importKey(aeadKey);
   try {
-    const n = chunkCount(length);
-    openChunkRun(gk, baseNonce, 0, sealed, n, out, n - 1);
-    return out;
+    return openInto(t, gk, baseNonce, t.input, chunkCount(length));
   } finally {
     gk.destroy();
   }

@@ -7,7 +7,7 @@ import { getBackend, type Backend, type BackendName, type GcmKey } from './backe
 import { WeightsealError, invalidArg } from './errors.js';
 import { CHUNK_BYTES, NONCE_BYTES, SEALED_CHUNK_BYTES, TAG_BYTES, chunkCount, plaintextLengthOfBody } from './cobblestone.js';
 import { openChunkRun, rawOpenBody, rawSealBody, sealChunkRun } from './format.js';
-import { aesKeyBytes, checkBytes, checkIndex, describe, overlaps } from './validate.js';
+import { aesKeyBytes, checkBytes, checkIndex, describe, outputTarget } from './validate.js';
 
 export interface GcmOptions {
   /** Which implementation runs it (default: native, else noble). */
@@ -73,7 +73,6 @@ export function gcmOpen(key: Uint8Array | KeyObject, nonce: Uint8Array, sealed: 
   const { n, a, gk } = prepare(key, nonce, sealed, aad, 'sealed', opts);
   try {
     const out = new Uint8Array(d.length - 16);
-    if (overlaps(out, d)) throw new Error('unreachable: fresh output overlaps input');
     if (!gk.open(n, a, d, out)) {
       throw new WeightsealError('ERR_AUTH_FAILED',
         'authentication failed: wrong key, nonce or AAD, or the data was modified');
@@ -129,7 +128,9 @@ export function rawSeal(key: Uint8Array | KeyObject, baseNonce: Uint8Array, plai
 /**
  * Opens a raw-mode body (see rawSeal). ERR_TRUNCATED for a length no message has (it ends on
  * a chunk boundary or inside a tag), ERR_AUTH_FAILED with `.chunk` for the first chunk whose
- * tag fails; on failure nothing is returned and opts.output is zeroed.
+ * tag fails; on failure nothing is returned and opts.output is zeroed. A shared output
+ * (SharedArrayBuffer) never holds unverified plaintext, not even during the call: chunks are
+ * decrypted privately and copied out once verified.
  */
 export function rawOpen(key: Uint8Array | KeyObject, baseNonce: Uint8Array, sealed: Uint8Array,
   opts?: RawOptions): Uint8Array {
@@ -182,10 +183,10 @@ export function rawSealChunks(key: Uint8Array | KeyObject, baseNonce: Uint8Array
           'pass a multiple of 16384 bytes, or final: true for the message\'s last run');
       }
     }
-    const out = chunkOutput(r.output, r.d.length + n * TAG_BYTES, r.d, 'sealed length');
+    const { out, input } = outputTarget(r.output, r.d.length + n * TAG_BYTES, r.d, 'sealed length');
     const gk = r.backend.importKey(r.k);
     try {
-      sealChunkRun(gk, r.n, first, r.d, n, out);
+      sealChunkRun(gk, r.n, first, input, n, out);
     } finally {
       gk.destroy();
     }
@@ -200,7 +201,7 @@ export function rawSealChunks(key: Uint8Array | KeyObject, baseNonce: Uint8Array
  * firstIndex and `final`. ERR_TOO_LARGE (before anything is decrypted) for a run that would
  * reach chunk index 2^38, ERR_TRUNCATED for a length no run has, ERR_AUTH_FAILED with `.chunk`
  * (the message's chunk index) for the first chunk whose tag fails; on failure nothing is
- * returned and opts.output is zeroed.
+ * returned and opts.output is zeroed (a shared output only ever receives verified plaintext).
  */
 export function rawOpenChunks(key: Uint8Array | KeyObject, baseNonce: Uint8Array, firstIndex: number,
   sealed: Uint8Array, opts?: ChunkRunOptions): Uint8Array {
@@ -220,24 +221,20 @@ export function rawOpenChunks(key: Uint8Array | KeyObject, baseNonce: Uint8Array
       }
       length = n * CHUNK_BYTES;
     }
-    const out = chunkOutput(r.output, length, r.d, 'plaintext length');
+    const t = outputTarget(r.output, length, r.d, 'plaintext length');
+    // Staged (the output may alias the input): decrypt privately, write the output once verified.
+    const plain = t.staged ? new Uint8Array(length) : t.out;
     const gk = r.backend.importKey(r.k);
     try {
-      openChunkRun(gk, r.n, first, r.d, n, out, final ? first + n - 1 : -1);
+      openChunkRun(gk, r.n, first, t.input, n, plain, final ? first + n - 1 : -1);
+      if (plain !== t.out) t.out.set(plain);
     } finally {
       gk.destroy();
+      if (plain !== t.out) plain.fill(0);
     }
-    return out;
+    return t.out;
   } finally {
     if (r.owned) r.k.fill(0);
   }
 }
 
-function chunkOutput(given: unknown, length: number, input: Uint8Array, what: string): Uint8Array {
-  if (given === undefined) return new Uint8Array(length);
-  const out = checkBytes(given, 'output');
-  if (out.length < length) throw invalidArg(`output must hold at least ${length} bytes (the ${what}), got ${out.length}`);
-  const view = out.subarray(0, length);
-  if (overlaps(view, input)) throw invalidArg('output must not overlap the input; pass a separate buffer');
-  return view;
-}

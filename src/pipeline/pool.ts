@@ -5,6 +5,7 @@
  * its tasks in flight are bounded by its ring.
  */
 import { fileURLToPath } from 'node:url';
+import { invalidArg } from '../errors.js';
 import { Piscina } from 'piscina';
 import { getBackend, nativeBackend, type Backend, type GcmKey } from '../backend/index.js';
 import { offHeap, type KeyMaterial } from '../derived.js';
@@ -19,7 +20,20 @@ export interface Region {
   len: number;
 }
 
-export const view = (r: Region): Uint8Array => new Uint8Array(r.buf, r.off, r.len);
+/** The region's bytes; a caller's buffer lent in place and transferred since is ERR_INVALID_ARG. */
+export function view(r: Region): Uint8Array {
+  let v: Uint8Array | null = null;
+  try {
+    v = new Uint8Array(r.buf, r.off, r.len);
+  } catch {
+    // construct on a detached buffer, or past the end of a shrunk one: fall through
+  }
+  if (!v || v.length !== r.len) {
+    throw invalidArg('an input buffer was detached (transferred) or shrunk while weightseal was reading it; ' +
+      'keep it alive and unchanged in size until the call settles');
+  }
+  return v;
+}
 
 export interface Executor {
   /** Whether regions must live in SharedArrayBuffer memory (the workers' view of memory). */
