@@ -43,8 +43,8 @@ export function inputKeyBytes(key: unknown, suite: Suite): Uint8Array {
   if (key instanceof KeyObject) {
     if (key.type !== 'secret') throw invalidArg(`key must be a secret KeyObject, got a ${key.type} key`);
     bytes = new Uint8Array(key.export());
-  } else if (ArrayBuffer.isView(key)) {
-    bytes = checkBytes(key, 'key');
+  } else if (key instanceof Uint8Array) {
+    bytes = checkBytes(key, 'key'); // detached or shrunk: ERR_INVALID_ARG, not "0 bytes"
   } else {
     throw invalidArg(keyTypeMessage('key', key));
   }

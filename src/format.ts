@@ -32,11 +32,11 @@ export interface FormatOptions {
   /** 'cobblestone-256' (default, 32-byte key) or 'cobblestone-128' (16-byte key). */
   suite?: Suite;
   /** Bound into the key derivation; must match at open. Bytes, or a string taken as UTF-8. */
-  context?: Uint8Array | string;
+  context?: ArrayBufferView | string;
   /** Which AES-GCM implementation runs it (default: native, else noble). */
   backend?: BackendName | Backend;
   /** Where to write the result (at least the output length); must not overlap the input. */
-  output?: Uint8Array;
+  output?: ArrayBufferView;
 }
 
 /** FormatOptions plus the test-only salt hook (see TEST_SALT). */
@@ -65,7 +65,7 @@ function keyBytes(key: unknown, suite: Suite): { bytes: Uint8Array; owned: boole
  * `derived` and must wipeDerived() it when the stream ends.
  */
 export function createHeader(key: Uint8Array | KeyObject, suite: Suite = 'cobblestone-256',
-  context?: Uint8Array | string, salt?: Uint8Array): { header: Uint8Array; derived: Derived } {
+  context?: ArrayBufferView | string, salt?: Uint8Array): { header: Uint8Array; derived: Derived } {
   const s = checkSuite(suite);
   const ctx = contextBytes(context);
   let sl = randomSalt();
@@ -91,7 +91,7 @@ export function createHeader(key: Uint8Array | KeyObject, suite: Suite = 'cobble
  * ERR_WRONG_KEY_OR_CONTEXT. A header shorter than 56 bytes is ERR_TRUNCATED.
  */
 export function parseHeader(key: Uint8Array | KeyObject, header: Uint8Array, suite: Suite = 'cobblestone-256',
-  context?: Uint8Array | string): Derived {
+  context?: ArrayBufferView | string): Derived {
   const s = checkSuite(suite);
   const ctx = contextBytes(context);
   const k = keyBytes(key, s);
@@ -229,7 +229,7 @@ function openInto(t: Target, gk: GcmKey, baseNonce: Uint8Array, sealed: Uint8Arr
  * Seals a whole buffer: salt || commitment || chunks. Returns the sealed bytes (a view of
  * opts.output when given). Bad arguments throw ERR_INVALID_ARG saying what to pass.
  */
-export function sealInline(key: Uint8Array | KeyObject, plaintext: Uint8Array,
+export function sealInline(key: Uint8Array | KeyObject, plaintext: ArrayBufferView,
   opts?: InternalFormatOptions): Uint8Array {
   const o: InternalFormatOptions = checkOptions(opts);
   const suite = checkSuite(o.suite);
@@ -256,7 +256,7 @@ export function sealInline(key: Uint8Array | KeyObject, plaintext: Uint8Array,
  * the first chunk whose tag fails. On any failure no plaintext is returned and opts.output
  * is zeroed.
  */
-export function openInline(key: Uint8Array | KeyObject, sealed: Uint8Array, opts?: FormatOptions): Uint8Array {
+export function openInline(key: Uint8Array | KeyObject, sealed: ArrayBufferView, opts?: FormatOptions): Uint8Array {
   const o = checkOptions(opts);
   const suite = checkSuite(o.suite);
   const input = checkBytes(sealed, 'sealed');

@@ -49,8 +49,8 @@ function prepare(key: unknown, nonce: unknown, data: unknown, aad: unknown, data
 }
 
 /** AES-GCM seal: returns ciphertext with the 16-byte tag appended. */
-export function gcmSeal(key: Uint8Array | KeyObject, nonce: Uint8Array, plaintext: Uint8Array,
-  aad?: Uint8Array, opts?: GcmOptions): Uint8Array {
+export function gcmSeal(key: Uint8Array | KeyObject, nonce: ArrayBufferView, plaintext: ArrayBufferView,
+  aad?: ArrayBufferView, opts?: GcmOptions): Uint8Array {
   const { n, d, a, gk } = prepare(key, nonce, plaintext, aad, 'plaintext', opts);
   try {
     const out = new Uint8Array(d.length + 16);
@@ -62,8 +62,8 @@ export function gcmSeal(key: Uint8Array | KeyObject, nonce: Uint8Array, plaintex
 }
 
 /** AES-GCM open: returns the plaintext, or throws ERR_AUTH_FAILED and returns nothing. */
-export function gcmOpen(key: Uint8Array | KeyObject, nonce: Uint8Array, sealed: Uint8Array,
-  aad?: Uint8Array, opts?: GcmOptions): Uint8Array {
+export function gcmOpen(key: Uint8Array | KeyObject, nonce: ArrayBufferView, sealed: ArrayBufferView,
+  aad?: ArrayBufferView, opts?: GcmOptions): Uint8Array {
   const d = checkBytes(sealed, 'sealed');
   if (d.length < 16) {
     prepare(key, nonce, sealed, aad, 'sealed', opts).gk.destroy(); // bad arguments first
@@ -87,7 +87,7 @@ export interface RawOptions {
   /** Which implementation runs it (default: native, else noble). */
   backend?: BackendName | Backend;
   /** Where to write the result (at least the output length); must not overlap the input. */
-  output?: Uint8Array;
+  output?: ArrayBufferView;
 }
 
 function prepareRaw(key: unknown, baseNonce: unknown, data: unknown, dataName: string, opts: unknown) {
@@ -115,7 +115,7 @@ function prepareRaw(key: unknown, baseNonce: unknown, data: unknown, dataName: s
  * output, never a counter), never reused for a second message. This layer gives no key
  * commitment and binds no context. Applications want seal()/open() from `weightseal`.
  */
-export function rawSeal(key: Uint8Array | KeyObject, baseNonce: Uint8Array, plaintext: Uint8Array,
+export function rawSeal(key: Uint8Array | KeyObject, baseNonce: ArrayBufferView, plaintext: ArrayBufferView,
   opts?: RawOptions): Uint8Array {
   const r = prepareRaw(key, baseNonce, plaintext, 'plaintext', opts);
   try {
@@ -132,7 +132,7 @@ export function rawSeal(key: Uint8Array | KeyObject, baseNonce: Uint8Array, plai
  * (SharedArrayBuffer) never holds unverified plaintext, not even during the call: chunks are
  * decrypted privately and copied out once verified.
  */
-export function rawOpen(key: Uint8Array | KeyObject, baseNonce: Uint8Array, sealed: Uint8Array,
+export function rawOpen(key: Uint8Array | KeyObject, baseNonce: ArrayBufferView, sealed: ArrayBufferView,
   opts?: RawOptions): Uint8Array {
   const r = prepareRaw(key, baseNonce, sealed, 'sealed', opts);
   try {
@@ -169,7 +169,7 @@ function runArgs(firstIndex: unknown, opts: unknown): { first: number; final: bo
  * reuses a GCM nonce: keeping each index to one run is the caller's job.
  */
 export function rawSealChunks(key: Uint8Array | KeyObject, baseNonce: Uint8Array, firstIndex: number,
-  plaintext: Uint8Array, opts?: ChunkRunOptions): Uint8Array {
+  plaintext: ArrayBufferView, opts?: ChunkRunOptions): Uint8Array {
   const r = prepareRaw(key, baseNonce, plaintext, 'plaintext', opts);
   try {
     const { first, final } = runArgs(firstIndex, opts);
@@ -204,7 +204,7 @@ export function rawSealChunks(key: Uint8Array | KeyObject, baseNonce: Uint8Array
  * returned and opts.output is zeroed (a shared output only ever receives verified plaintext).
  */
 export function rawOpenChunks(key: Uint8Array | KeyObject, baseNonce: Uint8Array, firstIndex: number,
-  sealed: Uint8Array, opts?: ChunkRunOptions): Uint8Array {
+  sealed: ArrayBufferView, opts?: ChunkRunOptions): Uint8Array {
   const r = prepareRaw(key, baseNonce, sealed, 'sealed', opts);
   try {
     const { first, final } = runArgs(firstIndex, opts);

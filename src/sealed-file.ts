@@ -26,7 +26,7 @@ export interface SealedFileOptions {
   /** 'cobblestone-256' (default, 32-byte key) or 'cobblestone-128' (16-byte key). */
   suite?: Suite;
   /** The context the message was sealed with (bytes, or a string taken as UTF-8). */
-  context?: Uint8Array | string;
+  context?: ArrayBufferView | string;
   /** Which AES-GCM implementation decrypts (default: native, else noble). */
   backend?: BackendName | Backend;
 }
@@ -160,7 +160,7 @@ export class SealedFile {
    * Random access over sealed bytes already in memory (a download, a mapped region). The
    * bytes are read in place, not copied: do not modify them while the SealedFile is open.
    */
-  static async fromBytes(sealed: Uint8Array, key: Uint8Array | KeyObject,
+  static async fromBytes(sealed: ArrayBufferView, key: Uint8Array | KeyObject,
     opts?: SealedFileOptions): Promise<SealedFile> {
     const checked = checkArgs(key, opts);
     return SealedFile.#init(new BytesSource(checkBytes(sealed, 'sealed')), key, checked, null, false);
@@ -234,7 +234,7 @@ export class SealedFile {
    * Fills `buffer` from `position` and resolves to the number of bytes written: buffer.length,
    * or fewer at the end of the message. On failure the bytes it covered are zeroed.
    */
-  async readInto(buffer: Uint8Array, position: number): Promise<number> {
+  async readInto(buffer: ArrayBufferView, position: number): Promise<number> {
     this.#checkOpen();
     const buf = checkBytes(buffer, 'buffer');
     if (this.#src.view && overlaps(buf, this.#src.view(0, this.#src.length))) {

@@ -139,7 +139,8 @@ export function aesKeyBytes(v: unknown, name = 'key'): { bytes: Uint8Array; owne
     }
     return { bytes, owned: true };
   }
-  if (!ArrayBuffer.isView(v)) throw invalidArg(keyTypeMessage(name, v));
+  // Keys stay Uint8Array (or Buffer): a key in a Uint16Array is more likely a mistake than bytes.
+  if (!(v instanceof Uint8Array)) throw invalidArg(keyTypeMessage(name, v));
   return { bytes: checkAesKey(checkBytes(v, name), name), owned: false };
 }
 

@@ -44,7 +44,7 @@ export interface Tuning {
 export interface Keys {
   key?: Uint8Array | KeyObject;
   suite?: Suite;
-  context?: Uint8Array | string;
+  context?: ArrayBufferView | string;
   raw?: { key: Uint8Array; baseNonce: Uint8Array };
   /** Test vectors only: a fixed salt (see format.ts TEST_SALT). */
   salt?: Uint8Array;
