@@ -7,7 +7,7 @@
  * digest buffers node:crypto hands back are wiped too, but what OpenSSL and V8 copy on the
  * way, and what the noble backend keeps in its key schedule, are beyond our reach (README).
  */
-import { addonStatus, type DerivedKeysHandle } from './backend/addon.js';
+import { addonStatus, type Addon, type DerivedKeysHandle } from './backend/addon.js';
 import type { Backend, GcmKey } from './backend/types.js';
 import {
   COMMITMENT_BYTES, NONCE_BYTES, SUITES, derivationInfo, derivedLength, hkdfExpandSha512, type Suite,
@@ -60,8 +60,8 @@ class NativeDerived implements Derived {
   readonly baseNonce = offHeap(NONCE_BYTES);
   readonly commitment = offHeap(COMMITMENT_BYTES);
   #h: DerivedKeysHandle | null;
-  constructor(ctor: NonNullable<ReturnType<typeof addonStatus>['addon']>['DerivedKeys'] & object,
-    readonly keyBytes: number, inputKey: Uint8Array, info: Uint8Array) {
+  constructor(ctor: NonNullable<Addon['DerivedKeys']>, readonly keyBytes: number, inputKey: Uint8Array,
+    info: Uint8Array) {
     this.#h = new ctor(inputKey, info, keyBytes, this.baseNonce, this.commitment);
   }
 
