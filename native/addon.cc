@@ -6,6 +6,7 @@
 #include "binding_keys.h"
 #include "hkdf.h"
 #include "cpu.h"
+#include "memfd.h"
 
 namespace {
 
@@ -17,6 +18,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("info", Napi::Function::New<ws::Info>(env, "info"));
   exports.Set("viewsOverlap", Napi::Function::New<ws::ViewsOverlap>(env, "viewsOverlap"));
   if (ws::hkdf_available()) exports.Set("DerivedKeys", ws::DerivedKeys::Define(env));
+  exports.Set("memfdCreate", Napi::Function::New<ws::MemfdCreate>(env, "memfdCreate"));
+  exports.Set("memfdSeal", Napi::Function::New<ws::MemfdSeal>(env, "memfdSeal"));
+  exports.Set("memfdSeals", Napi::Function::New<ws::MemfdSeals>(env, "memfdSeals"));
   return exports;
 }
 
