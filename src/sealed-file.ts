@@ -9,7 +9,7 @@
  * shorter buffer, `readInto` returns how many bytes it wrote. A position beyond `size` is
  * ERR_INVALID_ARG.
  */
-import type { KeyObject } from 'node:crypto';
+import { KeyObject } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { getBackend, type Backend, type BackendName, type GcmKey } from './backend/index.js';
 import {
@@ -20,13 +20,13 @@ import { WeightsealError, invalidArg, isWeightsealError } from './errors.js';
 import { RUN_CHUNKS, importDerived, openChunkRun, parseHeader, wipeDerived } from './format.js';
 import { ReadableFile } from './io/read-file.js';
 import { endsEarly, finalLengths, trailingData } from './trailing.js';
-import { checkBytes, checkIndex, describe } from './validate.js';
+import { checkBytes, checkIndex, describe, isLiveView, overlaps } from './validate.js';
 
 export interface SealedFileOptions {
   /** 'cobblestone-256' (default, 32-byte key) or 'cobblestone-128' (16-byte key). */
   suite?: Suite;
   /** The context the message was sealed with (bytes, or a string taken as UTF-8). */
-  context?: Uint8Array | string;
+  context?: ArrayBufferView | string;
   /** Which AES-GCM implementation decrypts (default: native, else noble). */
   backend?: BackendName | Backend;
 }
@@ -67,9 +67,14 @@ class BytesSource implements Source {
     this.length = bytes.length;
   }
   async readAt(buf: Uint8Array, position: number): Promise<void> {
-    buf.set(this.bytes.subarray(position, position + buf.length));
+    buf.set(this.view(position, buf.length));
   }
   view(position: number, length: number): Uint8Array {
+    // Transferred or shrunk after fromBytes(): an error, not a short (empty) view.
+    if (this.bytes.length !== this.length || !isLiveView(this.bytes)) {
+      throw invalidArg('the sealed buffer was detached (transferred) or shrunk after SealedFile.fromBytes(); ' +
+        'keep it alive and unchanged in size until the SealedFile is closed');
+    }
     return this.bytes.subarray(position, position + length);
   }
   async close(): Promise<void> {}
@@ -155,7 +160,7 @@ export class SealedFile {
    * Random access over sealed bytes already in memory (a download, a mapped region). The
    * bytes are read in place, not copied: do not modify them while the SealedFile is open.
    */
-  static async fromBytes(sealed: Uint8Array, key: Uint8Array | KeyObject,
+  static async fromBytes(sealed: ArrayBufferView, key: Uint8Array | KeyObject,
     opts?: SealedFileOptions): Promise<SealedFile> {
     const checked = checkArgs(key, opts);
     return SealedFile.#init(new BytesSource(checkBytes(sealed, 'sealed')), key, checked, null, false);
@@ -229,9 +234,12 @@ export class SealedFile {
    * Fills `buffer` from `position` and resolves to the number of bytes written: buffer.length,
    * or fewer at the end of the message. On failure the bytes it covered are zeroed.
    */
-  async readInto(buffer: Uint8Array, position: number): Promise<number> {
+  async readInto(buffer: ArrayBufferView, position: number): Promise<number> {
     this.#checkOpen();
     const buf = checkBytes(buffer, 'buffer');
+    if (this.#src.view && overlaps(buf, this.#src.view(0, this.#src.length))) {
+      throw invalidArg('buffer must not overlap the sealed bytes this SealedFile reads; pass a separate buffer');
+    }
     const pos = checkIndex(position, 'position', this.size);
     const n = Math.min(buf.length, this.size - pos);
     await this.#track(buf.subarray(0, n), pos);
@@ -345,6 +353,6 @@ function checkArgs(key: unknown, opts: unknown): CheckedArgs {
   const o = (opts ?? {}) as SealedFileOptions;
   const suite = checkSuite(o.suite);
   const bytes = inputKeyBytes(key, suite);
-  if (bytes !== key) bytes.fill(0); // our own copy, exported from a KeyObject
+  if (key instanceof KeyObject) bytes.fill(0); // our own copy (a view of caller memory is not)
   return { suite, context: contextBytes(o.context), backend: getBackend(o.backend) };
 }

@@ -85,12 +85,12 @@ async function whole(mode: Mode, key: unknown, input: unknown, name: string, opt
 }
 
 /** Seals a whole buffer: salt || commitment || chunks. A SharedArrayBuffer-backed input is read by workers in place. */
-export async function seal(key: Key, plaintext: Uint8Array, opts?: PipelineOptions): Promise<Uint8Array> {
+export async function seal(key: Key, plaintext: ArrayBufferView, opts?: PipelineOptions): Promise<Uint8Array> {
   return whole('seal', key, plaintext, 'plaintext', opts);
 }
 
 /** Opens a whole sealed buffer; rejects (returning nothing) unless every chunk verifies. */
-export async function open(key: Key, sealed: Uint8Array, opts?: PipelineOptions): Promise<Uint8Array> {
+export async function open(key: Key, sealed: ArrayBufferView, opts?: PipelineOptions): Promise<Uint8Array> {
   return whole('open', key, sealed, 'sealed', opts);
 }
 

@@ -31,8 +31,20 @@ export interface NativeInfo {
   openssl: string | null;
 }
 
+/** A c2sp derived key held in native memory (native/binding_keys.h); see src/derived.ts. */
+export interface DerivedKeysHandle {
+  /** Copies the key into dst (exactly the key length): for a JS backend or a pool key slot. */
+  writeKey(dst: Uint8Array): void;
+  destroy(): void;
+}
+
 export interface Addon {
-  NativeKey: new (key: Uint8Array, kernel: string) => NativeKeyHandle;
+  NativeKey: new (key: Uint8Array | DerivedKeysHandle, kernel: string) => NativeKeyHandle;
+  /** Absent when the process exports no OpenSSL HMAC: derivation then runs in JS. */
+  DerivedKeys?: new (inputKey: Uint8Array, info: Uint8Array, keyBytes: number, baseNonceOut: Uint8Array,
+    commitmentOut: Uint8Array) => DerivedKeysHandle;
+  /** Whether two views share a byte of memory, by address (older builds lack it). */
+  viewsOverlap?(a: ArrayBufferView, b: ArrayBufferView): boolean;
   OpensslGcm: new (key: Uint8Array, encrypt: boolean) => OpensslGcmHandle;
   memcpy(dst: Uint8Array, src: Uint8Array): void;
   info(): NativeInfo;
