@@ -97,7 +97,7 @@ export async function open(key: Key, sealed: Uint8Array, opts?: PipelineOptions)
 }
 
 async function fileOp(mode: Mode, src: unknown, dst: unknown, key: unknown, opts: unknown): Promise<FileResult> {
-  pathArg(dst, 'dst'); // null means "verify only" inside; the API always writes somewhere
+  if (!isRemoteUrl(dst)) pathArg(dst, 'dst'); // null means "verify only" inside; the API always writes somewhere
   const { keys, tuning, o } = prepare(key, opts);
   return transformFile(mode, src, dst, keys, tuning, (o as FileOptions).overwrite ?? false, {}, o as RemoteOptions);
 }
@@ -105,6 +105,7 @@ async function fileOp(mode: Mode, src: unknown, dst: unknown, key: unknown, opts
 /**
  * Seals file `src` into `dst`, through a temporary file beside dst renamed into place when
  * done. Refuses an existing dst unless `overwrite: true`; on failure dst is untouched.
+ * An s3://bucket/key dst is a multipart upload (parts in parallel), aborted on failure.
  */
 export async function sealFile(src: string | URL | FileHandle, dst: string | URL, key: Key,
   opts?: FileOptions): Promise<FileResult> {

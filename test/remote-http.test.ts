@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { same } from './helpers/bytes.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CHUNK_BYTES, SEALED_CHUNK_BYTES } from '../src/cobblestone.js';
 import { sealInline } from '../src/format.js';
@@ -57,7 +58,7 @@ describe('SealedFile over HTTP', () => {
       expect(f.size).toBe(plain.length);
       expect(f.path).toBe(server.url('/m/model.safetensors'));
       for (const [pos, len] of [[0, 10], [CHUNK_BYTES - 3, 9], [100_000, 1_000_000], [plain.length - 5, 5]] as const) {
-        expect(Buffer.from(await f.read(pos, len))).toEqual(Buffer.from(plain.subarray(pos, pos + len)));
+        expect(same(await f.read(pos, len), plain.subarray(pos, pos + len))).toBe(true);
       }
       const s = f.stats();
       expect(s.bytesFetched).toBeGreaterThan(1_000_000);
@@ -77,7 +78,7 @@ describe('SealedSafetensors over HTTP', () => {
       const t = m.tensor('layers.3.w');
       const before = m.stats().bytesFetched;
       const got = await m.read('layers.3.w');
-      expect(Buffer.from(got)).toEqual(Buffer.from(data.get('layers.3.w')!));
+      expect(same(got, data.get('layers.3.w')!)).toBe(true);
       const fetched = m.stats().bytesFetched - before;
       // The records the tensor touches: at most one partial record at each end.
       const records = Math.ceil(t.byteLength / CHUNK_BYTES) + 1;
@@ -92,7 +93,7 @@ describe('SealedSafetensors over HTTP', () => {
   it('opens plaintext safetensors by URL with key null', async () => {
     const m = await SealedSafetensors.open(server.url('/m/plain.safetensors'), null);
     try {
-      expect(Buffer.from(await m.read('head'))).toEqual(Buffer.from(data.get('head')!));
+      expect(same(await m.read('head'), data.get('head')!)).toBe(true);
     } finally {
       await m.close();
     }
@@ -103,7 +104,7 @@ describe('SealedSafetensors over HTTP', () => {
     try {
       const names: string[] = [];
       for await (const t of m.stream()) {
-        expect(Buffer.from(t.data)).toEqual(Buffer.from(data.get(t.name)!));
+        expect(same(t.data, data.get(t.name)!)).toBe(true);
         names.push(t.name);
       }
       expect(names).toEqual(MODEL.map((t) => t.name));
@@ -126,8 +127,8 @@ describe('SealedSafetensors over HTTP', () => {
     const m = await SealedSafetensors.open(server.url('/shards/model.safetensors.index.json', '?sig=abc'), key);
     try {
       expect(m.tensors().length).toBe(MODEL.length);
-      expect(Buffer.from(await m.read('layers.5.w'))).toEqual(Buffer.from(b.data.get('layers.5.w')!));
-      expect(Buffer.from(await m.read('embed'))).toEqual(Buffer.from(a.data.get('embed')!));
+      expect(same(await m.read('layers.5.w'), b.data.get('layers.5.w')!)).toBe(true);
+      expect(same(await m.read('embed'), a.data.get('embed')!)).toBe(true);
     } finally {
       await m.close();
     }
@@ -155,7 +156,7 @@ describe('SealedSafetensors over HTTP', () => {
         for await (const t of m.stream({ rank, worldSize })) {
           expect(seen.has(t.name)).toBe(false);
           seen.set(t.name, rank);
-          expect(Buffer.from(t.data)).toEqual(Buffer.from(data.get(t.name)!));
+          expect(same(t.data, data.get(t.name)!)).toBe(true);
           n += t.byteLength;
         }
         bytes.push(n);
@@ -190,7 +191,7 @@ describe('the pipeline over HTTP', () => {
         },
       });
       expect(r.bytesOut).toBe(plain.length);
-      expect(Buffer.from(out)).toEqual(Buffer.from(plain));
+      expect(same(out, plain)).toBe(true);
       expect(server.maxActive).toBeLessThanOrEqual(connections);
       if (connections > 1) expect(server.maxActive).toBeGreaterThan(1);
     }
@@ -228,6 +229,6 @@ describe('the pipeline over HTTP', () => {
     const dst = join(dir, 'opened.safetensors');
     const r = await openFile(server.url('/m/model.safetensors'), dst, key, { threads: 1, connections: 3 });
     expect(r.bytesOut).toBe(plain.length);
-    expect(Buffer.from(await readFile(dst))).toEqual(Buffer.from(plain));
+    expect(same(await readFile(dst), plain)).toBe(true);
   });
 });

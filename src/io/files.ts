@@ -70,6 +70,18 @@ async function writeAll(fh: FileHandle, path: string, view: Uint8Array, position
 export async function transformFile(mode: Mode, src: unknown, dst: unknown, keys: Keys | null, tuning: Tuning,
   overwrite: boolean, hooks: FileHooks = {}, remoteOpts: RemoteOptions = {}): Promise<FileResult> {
   const t0 = performance.now();
+  if (isRemoteUrl(dst)) {
+    // s3:// destination: a multipart upload, never a partial object (src/remote/upload.ts).
+    const { sealFileToRemote } = await import('../remote/upload.js');
+    if (!isFileHandle(src)) pathArg(src, 'src');
+    const source = await FileSource.open(isFileHandle(src) ? src : pathArg(src, 'src'));
+    try {
+      const r = await sealFileToRemote(mode, source, dst, keys!, tuning, overwrite, remoteOpts, hooks.progress);
+      return { bytesIn: r.bytesIn, bytesOut: r.bytesOut, seconds: (performance.now() - t0) / 1000 };
+    } finally {
+      await source.close().catch(() => {});
+    }
+  }
   const dstPath = dst === null ? null : pathArg(dst, 'dst');
   if (typeof overwrite !== 'boolean') throw invalidArg(`overwrite must be a boolean, got ${describe(overwrite)}`);
   // http(s):// and s3:// sources (or an open remote object) are read as parallel ranges (src/remote).
