@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { same } from './helpers/bytes.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../src/cli/program.js';
 import { sealedLength } from '../src/cobblestone.js';
 import { SealedSafetensors, bounce, sealFile } from '../src/index.js';
 import { safetensorsBytes, type FixtureTensor } from './fixtures/safetensors.js';
@@ -69,6 +70,33 @@ describe('s3:// with s3rver', () => {
     await bounce('s3://models/llm/model.safetensors', key, { ...s3.options, mode: 'open', threads: 1,
       onSlot: (v, o) => { out.set(v, o); } });
     expect(same(out, plain)).toBe(true);
+  });
+
+  it('weightseal seal IN s3://... with the endpoint, region and credentials from the environment', async () => {
+    const keyFile = join(dir, 'k.key');
+    await writeFile(keyFile, key);
+    const env = { AWS_ENDPOINT_URL: s3.endpoint, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: S3_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: S3_CREDENTIALS.secretAccessKey };
+    const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, env);
+    try {
+      let out = '';
+      const code = await runCli(['seal', src, 's3://models/cli/model.safetensors', '--key-file', keyFile, '--threads', '1',
+        '--json'], { out: (t) => { out += t; }, err: () => {} });
+      expect(code).toBe(0);
+      expect(JSON.parse(out)).toMatchObject({ ok: true, output: 's3://models/cli/model.safetensors' });
+      const m = await SealedSafetensors.open('s3://models/cli/model.safetensors', key);
+      try {
+        expect(same(await m.read('layers.0.weight'), data.get('layers.0.weight')!)).toBe(true);
+      } finally {
+        await m.close();
+      }
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
   });
 
   it('refuses to replace an existing object unless overwrite', async () => {
