@@ -5,6 +5,7 @@
  * `connections` requests in flight per load, large reads split into parts fetched in parallel,
  * and retries that resume only the part of a range that was not received.
  */
+import { setMaxListeners } from 'node:events';
 import { WeightsealError } from '../errors.js';
 import type { CheckedRemote } from './options.js';
 import { Redactor } from './redact.js';
@@ -83,6 +84,8 @@ export class RemoteContext {
     const c = opts.s3.credentials;
     if (c) this.redactor.add(c.accessKeyId).add(c.secretAccessKey).add(c.sessionToken);
     this.signal = opts.signal ? AbortSignal.any([opts.signal, this.#stop.signal]) : this.#stop.signal;
+    // Every request and every queued part listens to it: tens at once is normal, not a leak.
+    setMaxListeners(0, this.signal);
   }
 
   /** Registers a resource (connection pool, S3 client) to tear down on close(). */
@@ -92,7 +95,10 @@ export class RemoteContext {
 
   /** The context's signal, joined with a per-call one (the pipeline's stop). */
   join(signal?: AbortSignal): AbortSignal {
-    return signal ? AbortSignal.any([this.signal, signal]) : this.signal;
+    if (!signal) return this.signal;
+    const joined = AbortSignal.any([this.signal, signal]);
+    setMaxListeners(0, joined);
+    return joined;
   }
 
   /** Aborts every request in flight and closes every socket of this load. */
