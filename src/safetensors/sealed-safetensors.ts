@@ -226,8 +226,11 @@ export class SealedSafetensors {
       const selected = wanted ? shard.tensors.filter((t) => wanted.has(t.name)) : shard.tensors;
       if (selected.length === 0) continue;
       const bytes = selected.reduce((n, t) => n + t.byteLength, 0);
-      // The pipeline decrypts the whole file; worth it when most of the file is wanted.
-      if (this.key !== null && shard.origin !== null && bytes * 2 >= shard.source.size) {
+      // The pipeline decrypts the whole file; worth it when most of the file is wanted. Over a
+      // network only when all of it is: a rank's share must not fetch the rest of the shard.
+      const worth = shard.origin instanceof RangedObject ? selected.length === shard.tensors.length :
+        bytes * 2 >= shard.source.size;
+      if (this.key !== null && shard.origin !== null && worth) {
         yield* this.streamPipeline(shard, selected);
       } else {
         yield* this.streamReads(shard, selected);
