@@ -5,7 +5,6 @@
  */
 import { WeightsealError, invalidArg } from '../errors.js';
 import type { ByteSource } from '../io/sources.js';
-import { HttpObject } from './http.js';
 import { RangedObject, RemoteContext, type RemoteStats } from './object.js';
 import { checkRemote, isRemoteUrl, type RemoteOptions } from './options.js';
 import { redactUrl } from './redact.js';
@@ -37,6 +36,8 @@ export async function openRemote(url: string | URL, opts: RemoteOptions | undefi
     const { S3Object } = await import('./s3.js');
     return S3Object.open(u, c, owned);
   }
+  // undici loads only when a URL is first used: a process reading files never pays for it.
+  const { HttpObject } = await import('./http.js');
   return HttpObject.open(u, c, owned);
 }
 
