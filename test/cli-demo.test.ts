@@ -62,7 +62,7 @@ describe('demo', () => {
     expect(await readFile(join(dir, 'results', files[1]!), 'utf8')).toMatch(/\| backend \| seal 1T/);
     // Model files removed (no --keep): only the results folder is left.
     expect(await readdir(dir)).toEqual(['results']);
-  }, 60_000);
+  }, 120_000);
 
   it('checks free space before writing anything', async () => {
     await expect(checkFreeSpace(dir, 2 ** 60)).rejects.toMatchObject({ code: 'ERR_IO', message: /free but the demo needs/ });
