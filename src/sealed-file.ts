@@ -19,10 +19,12 @@ import {
 import { WeightsealError, invalidArg, isWeightsealError } from './errors.js';
 import { RUN_CHUNKS, importDerived, openChunkRun, parseHeader, wipeDerived } from './format.js';
 import { ReadableFile } from './io/read-file.js';
+import { RangedObject, RemoteSealedSource, isRemoteUrl, openRemote, type RemoteOptions,
+  type RemoteStats } from './remote/open.js';
 import { endsEarly, finalLengths, trailingData } from './trailing.js';
 import { checkBytes, checkIndex, describe, isLiveView, overlaps } from './validate.js';
 
-export interface SealedFileOptions {
+export interface SealedFileOptions extends RemoteOptions {
   /** 'cobblestone-256' (default, 32-byte key) or 'cobblestone-128' (16-byte key). */
   suite?: Suite;
   /** The context the message was sealed with (bytes, or a string taken as UTF-8). */
@@ -41,10 +43,14 @@ interface Source {
   readAt(buf: Uint8Array, position: number): Promise<void>;
   /** The bytes themselves, without a copy, when they are already in memory. */
   view?(position: number, length: number): Uint8Array;
+  /** A remote object: read a whole span in one call, which it fetches as parallel ranges. */
+  object?: RangedObject;
   close(): Promise<void>;
 }
 
 class FileSource implements Source {
+  bytesRead = 0;
+  reads = 0;
   constructor(private readonly file: ReadableFile) {}
   get name(): string {
     return this.file.name;
@@ -53,6 +59,8 @@ class FileSource implements Source {
     return this.file.size;
   }
   readAt(buf: Uint8Array, position: number): Promise<void> {
+    this.bytesRead += buf.length;
+    this.reads++;
     return this.file.readExactly(buf, position);
   }
   close(): Promise<void> {
@@ -149,9 +157,15 @@ export class SealedFile {
    * chunk), ERR_TRAILING_DATA (bytes appended after it) or ERR_IO before resolving, so a
    * SealedFile you hold has a trustworthy size.
    */
-  static async open(file: string | URL | FileHandle, key: Uint8Array | KeyObject,
+  static async open(file: string | URL | FileHandle | RangedObject, key: Uint8Array | KeyObject,
     opts?: SealedFileOptions): Promise<SealedFile> {
     const checked = checkArgs(key, opts);
+    // http(s):// and s3:// (src/remote): read by byte ranges; a caller's open object stays open.
+    if (file instanceof RangedObject || isRemoteUrl(file)) {
+      const owned = !(file instanceof RangedObject);
+      const obj = file instanceof RangedObject ? file : await openRemote(file, opts);
+      return SealedFile.#init(new RemoteSealedSource(obj, owned), key, checked, obj.name, true);
+    }
     const f = await ReadableFile.open(file, 'file');
     return SealedFile.#init(new FileSource(f), key, checked, f.path, true);
   }
@@ -215,6 +229,16 @@ export class SealedFile {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * What was read to serve this file so far: for a remote object, bytes received from the
+   * server by the whole load (retries included), requests and retries; for a file, bytes read.
+   */
+  stats(): RemoteStats {
+    const src = this.#src as Source & Partial<FileSource>;
+    if (src.object) return { ...src.object.ctx.stats };
+    return { bytesFetched: src.bytesRead ?? 0, requests: src.reads ?? 0, retries: 0 };
   }
 
   /**
@@ -295,7 +319,18 @@ export class SealedFile {
     const last = Math.floor((end - 1) / CHUNK_BYTES);
     const finalIndex = chunkCount(this.size) - 1;
     const scratch = this.#takeScratch();
+    // A remote object gets the whole span in one call, fetched as parallel ranges.
+    let span: Uint8Array | null = null;
+    const spanAt = HEADER_BYTES + first * SEALED_CHUNK_BYTES;
+    if (this.#src.object && last > first) {
+      const spanEnd = Math.min((last + 1) * CHUNK_BYTES, this.size);
+      span = new Uint8Array(spanEnd - first * CHUNK_BYTES + (last - first + 1) * TAG_BYTES);
+    }
     try {
+      if (span) {
+        await this.#src.readAt(span, spanAt);
+        this.#checkOpen();
+      }
       for (let w = first; w <= last; w += RUN_CHUNKS) {
         const m = Math.min(RUN_CHUNKS, last - w + 1);
         const ptStart = w * CHUNK_BYTES;
@@ -305,6 +340,8 @@ export class SealedFile {
         let sealed: Uint8Array;
         if (this.#src.view) {
           sealed = this.#src.view(at, sealedLen);
+        } else if (span) {
+          sealed = span.subarray(at - spanAt, at - spanAt + sealedLen);
         } else {
           scratch.sealed ??= new Uint8Array(Math.min(RUN_CHUNKS * SEALED_CHUNK_BYTES, this.sealedSize - HEADER_BYTES));
           sealed = scratch.sealed.subarray(0, sealedLen);

@@ -22,7 +22,7 @@ export interface ByteSource {
   /** The next bytes in order into dst; returns how many (fewer than dst.length only at the end). */
   read(dst: Uint8Array, signal: AbortSignal): Promise<number>;
   /** Bytes at `position` into dst without moving the cursor; sources of known size only. */
-  readAt?(dst: Uint8Array, position: number): Promise<number>;
+  readAt?(dst: Uint8Array, position: number, signal?: AbortSignal): Promise<number>;
   /** The bytes at [position, position + len) in place, when the executor can read that memory. */
   lend?(position: number, len: number, shared: boolean): Region | null;
   /** Closes what the source opened itself (never a caller's FileHandle or stream). */

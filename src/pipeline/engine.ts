@@ -267,7 +267,7 @@ export async function runPipeline(mode: Mode, keys: Keys | null, source: ByteSou
         } else if (parallelReads) {
           len = Math.min(inCap, body! - i * inCap);
           const dst = slot.input.subarray(0, len);
-          filled = source.readAt!(dst, pos).then((got) => {
+          filled = source.readAt!(dst, pos, stop.signal).then((got) => {
             if (got < len) throw truncatedSource(source.name, start + body!, pos + got);
           });
           src = { buf: ring!.sab, off: slot.input.byteOffset, len };
