@@ -37,6 +37,18 @@ export function checkSuite(suite: unknown = DEFAULT_SUITE): Suite {
   return suite;
 }
 
+/**
+ * The suite for a call: the one given, else the key's length decides (16 bytes:
+ * cobblestone-128, anything else: cobblestone-256, whose check then names a wrong length).
+ * The command follows the same rule, so a 16-byte key never needs `suite` spelled out.
+ */
+export function resolveSuite(suite: unknown, key: unknown): Suite {
+  if (suite !== undefined) return checkSuite(suite);
+  const n = key instanceof KeyObject && key.type === 'secret' ? key.symmetricKeySize :
+    key instanceof Uint8Array ? key.length : 0;
+  return n === 16 ? 'cobblestone-128' : DEFAULT_SUITE;
+}
+
 /** Keys come as bytes or a secret KeyObject, sized for the suite's AEAD. */
 export function inputKeyBytes(key: unknown, suite: Suite): Uint8Array {
   let bytes: Uint8Array;
@@ -124,7 +136,7 @@ export function checkCommitment(expected: Uint8Array, got: Uint8Array): void {
   if (diff !== 0) {
     throw new WeightsealError('ERR_WRONG_KEY_OR_CONTEXT',
       'key commitment mismatch: this message was sealed under a different key, suite or context ' +
-        '(or its header was modified); check the key file and --context');
+        '(or its header was modified); check the key and the context it was sealed with');
   }
 }
 

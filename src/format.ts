@@ -11,7 +11,7 @@ import { KeyObject } from 'node:crypto';
 import { getBackend, type Backend, type BackendName, type GcmKey } from './backend/index.js';
 import {
   CHUNK_BYTES, COMMITMENT_BYTES, HEADER_BYTES, MAX_CHUNKS, SALT_BYTES, SEALED_CHUNK_BYTES,
-  TAG_BYTES, checkCommitment, checkPlaintextLength, checkSuite, chunkCount, contextBytes, deriveKeys,
+  TAG_BYTES, checkCommitment, checkPlaintextLength, checkSuite, chunkCount, resolveSuite, contextBytes, deriveKeys,
   inputKeyBytes, plaintextLengthOfBody, randomSalt, sealedLength, type Derived, type Suite,
 } from './cobblestone.js';
 import { WeightsealError, invalidArg } from './errors.js';
@@ -211,7 +211,7 @@ function outputFor(given: unknown, length: number, input: Uint8Array, what: stri
 export function sealInline(key: Uint8Array | KeyObject, plaintext: Uint8Array,
   opts?: InternalFormatOptions): Uint8Array {
   const o: InternalFormatOptions = checkOptions(opts);
-  const suite = checkSuite(o.suite);
+  const suite = resolveSuite(o.suite, key);
   const pt = checkBytes(plaintext, 'plaintext');
   const backend = getBackend(o.backend);
   checkPlaintextLength(pt.length);
@@ -237,7 +237,7 @@ export function sealInline(key: Uint8Array | KeyObject, plaintext: Uint8Array,
  */
 export function openInline(key: Uint8Array | KeyObject, sealed: Uint8Array, opts?: FormatOptions): Uint8Array {
   const o = checkOptions(opts);
-  const suite = checkSuite(o.suite);
+  const suite = resolveSuite(o.suite, key);
   const input = checkBytes(sealed, 'sealed');
   const backend = getBackend(o.backend);
   const derived = parseHeader(key, input, suite, o.context);

@@ -19,6 +19,9 @@ import { MemorySource, toSource } from './io/sources.js';
 import { webTransform } from './io/web-streams.js';
 import { runPipeline, type Keys, type Mode, type Sink, type Tuning } from './pipeline/engine.js';
 import { checkOptions, resolveKeys, resolveTuning, type PipelineOptions } from './pipeline/options.js';
+import { BOUNCE_KEYS, FILE_KEYS, PIPELINE_KEYS } from './option-keys.js';
+import { checkKeys } from './options-check.js';
+import { withPath } from './error-path.js';
 import { checkBytes, describe } from './validate.js';
 
 export type { PipelineOptions } from './pipeline/options.js';
@@ -50,8 +53,10 @@ export interface BounceResult {
   seconds: number;
 }
 
-function prepare(key: unknown, opts: unknown): { keys: Keys; tuning: Tuning; o: PipelineOptions } {
+function prepare(key: unknown, opts: unknown, allowed: readonly string[] = PIPELINE_KEYS):
+  { keys: Keys; tuning: Tuning; o: PipelineOptions } {
   const o = checkOptions(opts);
+  checkKeys(o, allowed, 'options');
   return { keys: resolveKeys(key, o), tuning: resolveTuning(o), o };
 }
 
@@ -96,7 +101,7 @@ export async function open(key: Key, sealed: Uint8Array, opts?: PipelineOptions)
 
 async function fileOp(mode: Mode, src: unknown, dst: unknown, key: unknown, opts: unknown): Promise<FileResult> {
   pathArg(dst, 'dst'); // null means "verify only" inside; the API always writes somewhere
-  const { keys, tuning, o } = prepare(key, opts);
+  const { keys, tuning, o } = prepare(key, opts, FILE_KEYS);
   return transformFile(mode, src, dst, keys, tuning, (o as FileOptions).overwrite ?? false);
 }
 
@@ -147,19 +152,22 @@ export function openWebStream(key: Key, opts?: PipelineOptions): TransformStream
  */
 export async function bounce(source: BounceSource, key: Key, opts: BounceOptions): Promise<BounceResult> {
   const t0 = performance.now();
-  checkOptions(opts);
+  checkKeys(checkOptions(opts), BOUNCE_KEYS, 'bounce options');
   if (opts?.mode !== 'seal' && opts?.mode !== 'open') {
     throw invalidArg(`bounce needs { mode: 'seal' | 'open', onSlot }, got mode ${String(opts?.mode)}`);
   }
   if (typeof opts.onSlot !== 'function') {
     throw invalidArg(`onSlot must be a function (view, offset) => void | Promise<void>, got ${describe(opts.onSlot)}`);
   }
-  const { keys, tuning } = prepare(key, opts);
+  const { keys, tuning } = prepare(key, opts, BOUNCE_KEYS);
   const src = await toSource(source);
   const onSlot = opts.onSlot;
   try {
     const totals = await runPipeline(opts.mode, keys, src, { write: (view, offset) => onSlot(view, offset) }, tuning);
     return { ...totals, seconds: (performance.now() - t0) / 1000 };
+  } catch (e) {
+    // A file source: errors about its bytes name it (.path), as sealFile/openFile do.
+    throw typeof source === 'string' || source instanceof URL ? withPath(e, pathArg(source, 'source')) : e;
   } finally {
     await src.close().catch(() => {});
   }

@@ -1,7 +1,9 @@
 /**
  * c2sp "TrailingData": bytes appended after a message's final chunk. Records are framed by
- * length alone, so appended bytes show up as a tag failure near the end of the stream; a trial
+ * length alone, so appended bytes show up as a tag failure where the final chunk was; a trial
  * open of the failed record as a shorter final chunk tells them apart from a modified chunk.
+ * The streaming APIs read in order and so name any amount appended; SealedFile reads only the
+ * end of the file and looks back one record (docs/errors.md, ERR_TRAILING_DATA).
  * Shared by the streaming pipeline and SealedFile so both name the failure the same way.
  */
 import type { GcmKey } from './backend/types.js';
@@ -19,19 +21,22 @@ export function trailingData(chunk: number): WeightsealError {
 }
 
 /**
- * Final-chunk lengths worth a trial when record `index` failed, the stream's last record being
- * `lastIndex` with `lastLength` bytes (tag included): any shorter length in the last record
- * itself, or, in the one before, exactly the length that leaves one extra full record after it.
+ * Final-chunk lengths worth a trial when record `index` failed: every length that leaves at
+ * least one byte after the tag. Read in order, the first record that fails is where the real
+ * final chunk lies when bytes were appended, however many: with more than one record's worth
+ * appended (over 16400 bytes) it is a full-length record that was opened as a middle chunk.
+ * `lastIndex`/`lastLength` (the stream's last record, -1 when unknown) put the likeliest
+ * length first: exactly one extra full record appended. Error path only: at most 16 KiB
+ * trials, once per stream.
  */
 export function finalLengths(index: number, recordLength: number, lastIndex: number, lastLength: number): number[] {
-  if (index === lastIndex) {
-    return Array.from({ length: Math.max(0, Math.min(CHUNK_BYTES, recordLength - TAG_BYTES)) }, (_, i) => i);
-  }
+  const n = Math.max(0, Math.min(CHUNK_BYTES, recordLength - TAG_BYTES));
+  const all = Array.from({ length: n }, (_, i) => i);
   if (index === lastIndex - 1) {
     const len = lastLength - TAG_BYTES;
-    if (len >= 0 && len < CHUNK_BYTES) return [len];
+    if (len >= 0 && len < n) return [len, ...all.filter((l) => l !== len)];
   }
-  return [];
+  return all;
 }
 
 /**
