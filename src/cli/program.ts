@@ -167,20 +167,8 @@ export async function runCli(argv: string[], io: CliIO = processIO): Promise<num
     .allowUnknownOption()
     .helpOption(false)
     .action(async (args: string[]) => {
-      const first = args[0];
-      const named = first !== undefined && !first.startsWith('-');
-      const w = named ? first : 'all';
-      if (!['kernels', 'pipeline', 'all'].includes(w)) throw new UsageError(`bench: unknown benchmark "${w}" (kernels, pipeline or all)`);
-      const rest = named ? args.slice(1) : args;
-      if (rest.some((a) => a === '--write-docs' || a.startsWith('--write-docs='))) {
-        throw new UsageError('bench: --write-docs is for the repository\'s own `npm run bench:*` scripts; ' +
-          'the command only prints, and writes --json FILE');
-      }
-      const names = w === 'all' ? ['kernels', 'pipeline'] : [w];
-      for (const name of names) {
-        // `all` with --json FILE writes FILE.kernels.json and FILE.pipeline.json, not one over the other.
-        const argsFor = names.length > 1 ? jsonPerBench(rest, name) : rest;
-        const rc = await runBench(name, argsFor, io);
+      for (const step of benchPlan(args)) {
+        const rc = await runBench(step.name, step.args, io);
         if (rc !== 0) { code = rc; return; }
       }
     });
@@ -263,6 +251,25 @@ function checkStdio(input: string, output: string | null, o: CommonOpts): void {
   if (output === '-' && process.stdout.isTTY) {
     throw new UsageError('OUT is - but stdout is a terminal; redirect it to a file or a pipe');
   }
+}
+
+/**
+ * `bench [kernels|pipeline|all] [options]` as the benches to run: the name is optional (all),
+ * so `bench --json F` works; --write-docs belongs to the repository's npm scripts only.
+ */
+export function benchPlan(args: string[]): { name: string; args: string[] }[] {
+  const first = args[0];
+  const named = first !== undefined && !first.startsWith('-');
+  const w = named ? first : 'all';
+  if (!['kernels', 'pipeline', 'all'].includes(w)) throw new UsageError(`bench: unknown benchmark "${w}" (kernels, pipeline or all)`);
+  const rest = named ? args.slice(1) : args;
+  if (rest.some((a) => a === '--write-docs' || a.startsWith('--write-docs='))) {
+    throw new UsageError('bench: --write-docs is for the repository\'s own `npm run bench:*` scripts; ' +
+      'the command only prints, and writes --json FILE');
+  }
+  const names = w === 'all' ? ['kernels', 'pipeline'] : [w];
+  // `all` with --json FILE writes FILE.kernels.json and FILE.pipeline.json, not one over the other.
+  return names.map((name) => ({ name, args: names.length > 1 ? jsonPerBench(rest, name) : rest }));
 }
 
 /** For `bench all --json FILE`: FILE.<name>.json per bench. */
