@@ -183,7 +183,7 @@ describe('unknown option keys', () => {
 });
 
 describe('appended data is ERR_TRAILING_DATA however much was appended', () => {
-  it.each([1, 100, 16400, 16401, 20000, 3 * 16400 + 7, 200_000])('%i bytes appended', async (n) => {
+  it.each([1, 100, 16261, 16266, 16400, 16401, 20000, 3 * 16400 + 7, 3 * 16400 - 139, 200_000])('%i bytes appended', async (n) => {
     const sealed = Buffer.concat([sealedBytes, randomBytes(n)]);
     const e = await codeOf(() => open(KEY, sealed, ONE));
     expect(e.code).toBe('ERR_TRAILING_DATA');
