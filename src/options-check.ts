@@ -29,7 +29,11 @@ export function nearestKey(key: string, allowed: readonly string[]): string | nu
     const dist = distance(key.toLowerCase(), k.toLowerCase());
     if (dist < bestD) { best = k; bestD = dist; }
   }
-  return best !== null && bestD <= Math.max(2, Math.floor(best.length / 3)) ? best : null;
+  if (best !== null && bestD <= Math.max(2, Math.floor(best.length / 3))) return best;
+  // A shortened name (readAhead for readAheadBytes): the one allowed key it begins.
+  const lower = key.toLowerCase();
+  const prefixed = lower.length >= 4 ? allowed.filter((k) => k.toLowerCase().startsWith(lower)) : [];
+  return prefixed.length === 1 ? prefixed[0]! : null;
 }
 
 /**

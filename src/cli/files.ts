@@ -49,7 +49,7 @@ async function inputOf(path: string): Promise<{ src: string | Readable; size: nu
     throw ioError('read', path, e);
   }
   if (st.isDirectory()) {
-    throw new WeightsealError('ERR_IO', `${path} is a directory; give a file`, { path });
+    throw new WeightsealError('ERR_IO', `${path} is a directory, not a regular file; give a file`, { path });
   }
   if (st.isFile()) return { src: path, size: st.size };
   return { src: createReadStream(path), size: null };

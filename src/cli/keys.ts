@@ -37,7 +37,7 @@ export function decodeKey(bytes: Uint8Array, from: string): Uint8Array {
         '(0-9, a-f); fix the file or make a new key with `weightseal keygen --hex FILE`');
     }
   }
-  throw invalidArg(`${from} must hold a 32-byte (or 16-byte) key, raw or as 64 (or 32) hex digits; it has ` +
+  throw invalidArg(`${from} must hold a 32-byte (or 16-byte) key, raw or as hex (64 or 32 digits); it has ` +
     `${bytes.length} bytes (make one with \`weightseal keygen FILE\`)`);
 }
 

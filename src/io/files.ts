@@ -64,7 +64,7 @@ function createError(dst: string, cause: unknown): WeightsealError {
   const sys = (cause as NodeJS.ErrnoException | undefined)?.code;
   if (sys === 'ENOENT' || sys === 'ENOTDIR') {
     return new WeightsealError('ERR_IO', `cannot create ${dst}: directory ${dirname(dst)} does not exist ` +
-      '(create it first, or check the path)', { path: dst, cause });
+      '(create it first, or check the path exists)', { path: dst, cause });
   }
   return ioError('create', dst, cause);
 }
