@@ -64,7 +64,7 @@ export function inputKeyBytes(key: unknown, suite: Suite): Uint8Array {
   if (bytes.length !== want) {
     const other = bytes.length === 16 ? " (use suite 'cobblestone-128' for a 16-byte key)" :
       bytes.length === 32 ? " (use suite 'cobblestone-256' for a 32-byte key)" :
-      bytes.length === 24 ? ' (AES-192 is not supported; make a key with `weightseal keygen`)' : '';
+      bytes.length === 24 ? ' (AES-192 is not supported; use a 32-byte key, e.g. crypto.randomBytes(32))' : '';
     if (key instanceof KeyObject) bytes.fill(0);
     throw invalidArg(`${suite} needs a ${want}-byte key, got ${bytes.length} bytes${other}`);
   }

@@ -146,6 +146,11 @@ describe('bench', () => {
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/--write-docs is for the repository/);
     expect((await cli('bench', 'bogus')).code).toBe(2);
+    // Through the real parser: --json F reaches the plan as options, not as a benchmark named F.
+    const j = await cli('bench', '--json', 'F', '--write-docs');
+    expect(j.code).toBe(2);
+    expect(j.err).toMatch(/--write-docs is for the repository/);
+    expect(j.err).not.toMatch(/unknown benchmark/);
     expect(mayWriteDocs(parseFlags([]))).toBe(false);
     expect(mayWriteDocs(parseFlags(['--write-docs', '--quick']))).toBe(false);
     expect(parseFlags(['--write-docs']).writeDocs).toBe(true);

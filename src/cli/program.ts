@@ -99,7 +99,8 @@ export async function runCli(argv: string[], io: CliIO = processIO): Promise<num
     json = !!action.opts().json;
   });
   const interrupted = (signal: string, code: number) => {
-    if (json) io.out(JSON.stringify(failure(code, 'ERR_ABORTED', `interrupted (${signal})`), null, 2));
+    const say = jsonTo === 'err' ? io.err : io.out;
+    if (json) say(JSON.stringify(failure(code, 'ERR_ABORTED', `interrupted (${signal})`), null, 2));
   };
 
   withOutput(program.command('keygen <out>')
@@ -165,7 +166,6 @@ export async function runCli(argv: string[], io: CliIO = processIO): Promise<num
       'with --json FILE writes the figures; never edits files of the installed package')
     .argument('[which-and-options...]', '[kernels|pipeline|all] then options for the bench: --json FILE, --quick')
     .allowUnknownOption()
-    .helpOption(false)
     .action(async (args: string[]) => {
       for (const step of benchPlan(args)) {
         const rc = await runBench(step.name, step.args, io);
