@@ -158,7 +158,8 @@ export function sealChunkRun(gk: GcmKey, baseNonce: Uint8Array, firstIndex: numb
 export function authFailed(chunk: number, final: boolean): WeightsealError {
   return new WeightsealError('ERR_AUTH_FAILED',
     `chunk ${chunk} failed authentication: the sealed data was modified, reordered or spliced` +
-      (final ? ', or (as this is the final chunk) truncated or extended with trailing bytes' : '') +
+      (final ? ', or (as this is the final chunk) truncated or extended with trailing bytes' :
+        ', or more than 16 KiB was appended after its final chunk') +
       '; no plaintext of it was released',
     { chunk });
 }

@@ -2,8 +2,8 @@
  * c2sp "TrailingData": bytes appended after a message's final chunk. Records are framed by
  * length alone, so appended bytes show up as a tag failure where the final chunk was; a trial
  * open of the failed record as a shorter final chunk tells them apart from a modified chunk.
- * The streaming APIs read in order and so name any amount appended; SealedFile reads only the
- * end of the file and looks back one record (docs/errors.md, ERR_TRAILING_DATA).
+ * Appended bytes that stay within the final chunk's record (or make exactly one more record)
+ * are named ERR_TRAILING_DATA; more looks like a modified chunk (docs/errors.md).
  * Shared by the streaming pipeline and SealedFile so both name the failure the same way.
  */
 import type { GcmKey } from './backend/types.js';
@@ -21,22 +21,22 @@ export function trailingData(chunk: number): WeightsealError {
 }
 
 /**
- * Final-chunk lengths worth a trial when record `index` failed: every length that leaves at
- * least one byte after the tag. Read in order, the first record that fails is where the real
- * final chunk lies when bytes were appended, however many: with more than one record's worth
- * appended (over 16400 bytes) it is a full-length record that was opened as a middle chunk.
- * `lastIndex`/`lastLength` (the stream's last record, -1 when unknown) put the likeliest
- * length first: exactly one extra full record appended. Error path only: at most 16 KiB
- * trials, once per stream.
+ * Final-chunk lengths worth a trial when record `index` failed, the stream's last record being
+ * `lastIndex` with `lastLength` bytes (tag included): any shorter length in the last record
+ * itself, or, in the one before, exactly the length that leaves one extra full record after it.
+ * Nothing for a record further from the end: trying every length there would cost 16 K
+ * trial opens on every modified chunk (seconds on the node and noble backends), so appended
+ * data longer than that reads as ERR_AUTH_FAILED at the real final chunk (docs/errors.md).
  */
 export function finalLengths(index: number, recordLength: number, lastIndex: number, lastLength: number): number[] {
-  const n = Math.max(0, Math.min(CHUNK_BYTES, recordLength - TAG_BYTES));
-  const all = Array.from({ length: n }, (_, i) => i);
+  if (index === lastIndex) {
+    return Array.from({ length: Math.max(0, Math.min(CHUNK_BYTES, recordLength - TAG_BYTES)) }, (_, i) => i);
+  }
   if (index === lastIndex - 1) {
     const len = lastLength - TAG_BYTES;
-    if (len >= 0 && len < n) return [len, ...all.filter((l) => l !== len)];
+    if (len >= 0 && len < CHUNK_BYTES) return [len];
   }
-  return all;
+  return [];
 }
 
 /**
