@@ -256,7 +256,7 @@ describe('one rule per question', () => {
     process.env.WEIGHTSEAL_KERNEL = 'bogus';
     try {
       const i = info();
-      const e = await caught(() => seal(KEY, PLAIN, { threads: 1 }));
+      const e = await seal(KEY, PLAIN, { threads: 1 }).catch((err: unknown) => err);
       if (i.error === null) {
         // No addon at all (WEIGHTSEAL_DISABLE_NATIVE): the default is noble and seal works.
         expect(i.backend).toBe('noble');
