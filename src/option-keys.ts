@@ -27,6 +27,11 @@ export const BOUNCE_KEYS: readonly string[] = [
   'onSlot',
 ];
 
+/** openInMemory. */
+export const MEMORY_FILE_KEYS: readonly string[] = [
+  ...PIPELINE_KEYS,
+];
+
 /** SealedFile.open, SealedFile.fromBytes. */
 export const SEALED_FILE_KEYS: readonly string[] = [
   'suite',

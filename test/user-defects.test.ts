@@ -11,7 +11,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  SealedFile, SealedSafetensors, bounce, createOpenStream, createSealStream, info, open, openFile, seal, sealFile,
+  SealedFile, SealedSafetensors, bounce, createOpenStream, createSealStream, info, open, openFile, openInMemory, seal, sealFile,
   WeightsealError,
 } from '../src/index.js';
 import { sealInline } from '../src/format.js';
@@ -171,6 +171,7 @@ describe('unknown option keys', () => {
       ['SealedFile.open', () => SealedFile.open(sealedPath, KEY, bad)],
       ['SealedFile.fromBytes', () => SealedFile.fromBytes(sealedBytes, KEY, bad)],
       ['SealedSafetensors.open', () => SealedSafetensors.open(sealedPath, KEY, bad)],
+      ['openInMemory', () => openInMemory(sealedPath, KEY, bad)],
     ];
     for (const [name, run] of calls) {
       const e = await codeOf(run);

@@ -17,6 +17,7 @@ import { transformFile, type FileResult } from './files.js';
 import { verifyIndex } from './verify-index.js';
 import { bytesHuman, formatInspect, inspect } from './inspect.js';
 import { keygen, loadKey } from './keys.js';
+import { runWithModel } from './run.js';
 
 export interface CliIO {
   out(text: string): void;
@@ -147,6 +148,15 @@ export async function runCli(argv: string[], io: CliIO = processIO): Promise<num
       const r = await transformFile('open', input, null, key, { ...opts, progress: !o.quiet && !o.json });
       emit(o, { ...r, authenticated: true }, `${input === '-' ? 'stdin' : input}: OK, ${bytesHuman(r.bytesOut)} of ` +
         `plaintext authenticated in ${bytesHuman(r.bytesIn)} sealed: ${r.seconds.toFixed(2)} s (${r.gbps.toFixed(2)} GB/s)`);
+    });
+
+  withKey(program.command('run <model> [command...]')
+    .description('open MODEL into memory (Linux memfd, never a file) and run COMMAND after --, each {} in its ' +
+      'arguments replaced by a path to the plaintext; exits with its code')
+    .option('-q, --quiet', 'no summary line'))
+    .action(async (model: string, command: string[], o: CommonOpts) => {
+      const { key, opts } = await keyOf(o);
+      code = await runWithModel(model, command, { key, opts, quiet: !!o.quiet, say: (l) => io.err(l) });
     });
 
   withOutput(withKey(program.command('inspect <in>')
