@@ -14,6 +14,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("OpensslGcm", ws::OpensslGcm::Define(env));
   exports.Set("memcpy", Napi::Function::New<ws::Memcpy>(env, "memcpy"));
   exports.Set("info", Napi::Function::New<ws::Info>(env, "info"));
+  exports.Set("selfTest", Napi::Function::New<ws::SelfTest>(env, "selfTest"));
   exports.Set("memfdCreate", Napi::Function::New<ws::MemfdCreate>(env, "memfdCreate"));
   exports.Set("memfdSeal", Napi::Function::New<ws::MemfdSeal>(env, "memfdSeal"));
   exports.Set("memfdSeals", Napi::Function::New<ws::MemfdSeals>(env, "memfdSeals"));

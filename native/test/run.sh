@@ -9,3 +9,4 @@ cmake --build build-native-test --target kernel_test kernel_test_release -j "$(n
 ./build-native-test/kernel_test_release --upper-state
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
   ./build-native-test/kernel_test "$root/test/vectors/aes_gcm_test.json"
+bash "$root/native/test/run-arm64.sh"

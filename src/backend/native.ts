@@ -3,7 +3,7 @@ import { WeightsealError } from '../errors.js';
 import { addonStatus, type NativeKeyHandle } from './addon.js';
 import type { Backend, GcmKey } from './types.js';
 
-export const KERNEL_NAMES = ['vaes512', 'vaes256', 'aesni'] as const;
+export const KERNEL_NAMES = ['vaes512', 'vaes256', 'aesni', 'armv8'] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
 
 class NativeKey implements GcmKey {
