@@ -37,6 +37,18 @@ export function checkSuite(suite: unknown = DEFAULT_SUITE): Suite {
   return suite;
 }
 
+/**
+ * The suite for a call: the one given, else the key's length decides (16 bytes:
+ * cobblestone-128, anything else: cobblestone-256, whose check then names a wrong length).
+ * The command follows the same rule, so a 16-byte key never needs `suite` spelled out.
+ */
+export function resolveSuite(suite: unknown, key: unknown): Suite {
+  if (suite !== undefined) return checkSuite(suite);
+  const n = key instanceof KeyObject && key.type === 'secret' ? key.symmetricKeySize :
+    key instanceof Uint8Array ? key.length : 0;
+  return n === 16 ? 'cobblestone-128' : DEFAULT_SUITE;
+}
+
 /** Keys come as bytes or a secret KeyObject, sized for the suite's AEAD. */
 export function inputKeyBytes(key: unknown, suite: Suite): Uint8Array {
   let bytes: Uint8Array;
@@ -52,7 +64,7 @@ export function inputKeyBytes(key: unknown, suite: Suite): Uint8Array {
   if (bytes.length !== want) {
     const other = bytes.length === 16 ? " (use suite 'cobblestone-128' for a 16-byte key)" :
       bytes.length === 32 ? " (use suite 'cobblestone-256' for a 32-byte key)" :
-      bytes.length === 24 ? ' (AES-192 is not supported; make a key with `weightseal keygen`)' : '';
+      bytes.length === 24 ? ' (AES-192 is not supported; use a 32-byte key, e.g. crypto.randomBytes(32))' : '';
     if (key instanceof KeyObject) bytes.fill(0);
     throw invalidArg(`${suite} needs a ${want}-byte key, got ${bytes.length} bytes${other}`);
   }
@@ -143,7 +155,7 @@ export function checkCommitment(expected: Uint8Array, got: Uint8Array): void {
   if (diff !== 0) {
     throw new WeightsealError('ERR_WRONG_KEY_OR_CONTEXT',
       'key commitment mismatch: this message was sealed under a different key, suite or context ' +
-        '(or its header was modified); check the key file and --context');
+        '(or its header was modified); check the key and the context it was sealed with');
   }
 }
 

@@ -12,7 +12,7 @@ import { getBackend, type Backend, type BackendName, type GcmKey } from './backe
 import {
   CHUNK_BYTES, COMMITMENT_BYTES, HEADER_BYTES, MAX_CHUNKS, SALT_BYTES, SEALED_CHUNK_BYTES,
   TAG_BYTES, checkCommitment, checkPlaintextLength, checkSuite, chunkCount, contextBytes,
-  inputKeyBytes, plaintextLengthOfBody, randomSalt, sealedLength, type Suite,
+  inputKeyBytes, plaintextLengthOfBody, randomSalt, resolveSuite, sealedLength, type Suite,
 } from './cobblestone.js';
 import { deriveMessageKeys, type Derived } from './derived.js';
 import { WeightsealError, invalidArg } from './errors.js';
@@ -161,7 +161,8 @@ export function sealChunkRun(gk: GcmKey, baseNonce: Uint8Array, firstIndex: numb
 export function authFailed(chunk: number, final: boolean): WeightsealError {
   return new WeightsealError('ERR_AUTH_FAILED',
     `chunk ${chunk} failed authentication: the sealed data was modified, reordered or spliced` +
-      (final ? ', or (as this is the final chunk) truncated or extended with trailing bytes' : '') +
+      (final ? ', or (as this is the final chunk) truncated or extended with trailing bytes' :
+        ', or more than 16 KiB was appended after its final chunk') +
       '; no plaintext of it was released',
     { chunk });
 }
@@ -232,7 +233,7 @@ function openInto(t: Target, gk: GcmKey, baseNonce: Uint8Array, sealed: Uint8Arr
 export function sealInline(key: Uint8Array | KeyObject, plaintext: ArrayBufferView,
   opts?: InternalFormatOptions): Uint8Array {
   const o: InternalFormatOptions = checkOptions(opts);
-  const suite = checkSuite(o.suite);
+  const suite = resolveSuite(o.suite, key);
   const checked = checkBytes(plaintext, 'plaintext');
   const backend = getBackend(o.backend);
   checkPlaintextLength(checked.length);
@@ -258,7 +259,7 @@ export function sealInline(key: Uint8Array | KeyObject, plaintext: ArrayBufferVi
  */
 export function openInline(key: Uint8Array | KeyObject, sealed: ArrayBufferView, opts?: FormatOptions): Uint8Array {
   const o = checkOptions(opts);
-  const suite = checkSuite(o.suite);
+  const suite = resolveSuite(o.suite, key);
   const input = checkBytes(sealed, 'sealed');
   const backend = getBackend(o.backend);
   const derived = parseHeader(key, input, suite, o.context);

@@ -7,6 +7,8 @@ import { getBackend, type Backend, type BackendName, type GcmKey } from './backe
 import { WeightsealError, invalidArg } from './errors.js';
 import { CHUNK_BYTES, NONCE_BYTES, SEALED_CHUNK_BYTES, TAG_BYTES, chunkCount, plaintextLengthOfBody } from './cobblestone.js';
 import { openChunkRun, rawOpenBody, rawSealBody, sealChunkRun } from './format.js';
+import { CHUNK_RUN_KEYS, GCM_KEYS, RAW_KEYS } from './option-keys.js';
+import { checkOptionsObject } from './options-check.js';
 import { aesKeyBytes, checkBytes, checkIndex, describe, outputTarget } from './validate.js';
 
 export interface GcmOptions {
@@ -17,11 +19,7 @@ export interface GcmOptions {
 const EMPTY = new Uint8Array(0);
 
 function checkGcmOptions(opts: unknown): GcmOptions {
-  if (opts === undefined) return {};
-  if (typeof opts !== 'object' || opts === null) {
-    throw invalidArg(`options must be an object like { backend }, got ${describe(opts)}`);
-  }
-  return opts as GcmOptions;
+  return checkOptionsObject<GcmOptions>(opts, GCM_KEYS, 'options');
 }
 
 interface Prepared {
@@ -90,11 +88,9 @@ export interface RawOptions {
   output?: ArrayBufferView;
 }
 
-function prepareRaw(key: unknown, baseNonce: unknown, data: unknown, dataName: string, opts: unknown) {
-  if (opts !== undefined && (typeof opts !== 'object' || opts === null)) {
-    throw invalidArg(`options must be an object like { backend, output }, got ${describe(opts)}`);
-  }
-  const o = (opts ?? {}) as RawOptions;
+function prepareRaw(key: unknown, baseNonce: unknown, data: unknown, dataName: string, opts: unknown,
+  keys: readonly string[] = RAW_KEYS) {
+  const o = checkOptionsObject<RawOptions>(opts, keys, 'options');
   const n = checkBytes(baseNonce, 'baseNonce');
   if (n.length !== NONCE_BYTES) {
     throw invalidArg(`baseNonce must be ${NONCE_BYTES} bytes (the AES-GCM nonce size), got ${n.length}`);
@@ -170,7 +166,7 @@ function runArgs(firstIndex: unknown, opts: unknown): { first: number; final: bo
  */
 export function rawSealChunks(key: Uint8Array | KeyObject, baseNonce: Uint8Array, firstIndex: number,
   plaintext: ArrayBufferView, opts?: ChunkRunOptions): Uint8Array {
-  const r = prepareRaw(key, baseNonce, plaintext, 'plaintext', opts);
+  const r = prepareRaw(key, baseNonce, plaintext, 'plaintext', opts, CHUNK_RUN_KEYS);
   try {
     const { first, final } = runArgs(firstIndex, opts);
     let n: number;
@@ -205,7 +201,7 @@ export function rawSealChunks(key: Uint8Array | KeyObject, baseNonce: Uint8Array
  */
 export function rawOpenChunks(key: Uint8Array | KeyObject, baseNonce: Uint8Array, firstIndex: number,
   sealed: ArrayBufferView, opts?: ChunkRunOptions): Uint8Array {
-  const r = prepareRaw(key, baseNonce, sealed, 'sealed', opts);
+  const r = prepareRaw(key, baseNonce, sealed, 'sealed', opts, CHUNK_RUN_KEYS);
   try {
     const { first, final } = runArgs(firstIndex, opts);
     let n: number, length: number;

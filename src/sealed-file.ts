@@ -13,7 +13,7 @@ import { KeyObject } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { getBackend, type Backend, type BackendName, type GcmKey } from './backend/index.js';
 import {
-  CHUNK_BYTES, HEADER_BYTES, SEALED_CHUNK_BYTES, TAG_BYTES, checkSuite, chunkCount, contextBytes,
+  CHUNK_BYTES, HEADER_BYTES, SEALED_CHUNK_BYTES, TAG_BYTES, chunkCount, contextBytes, resolveSuite,
   inputKeyBytes, plaintextLengthOfBody, type Suite,
 } from './cobblestone.js';
 import { WeightsealError, invalidArg, isWeightsealError } from './errors.js';
@@ -22,7 +22,10 @@ import { ReadableFile } from './io/read-file.js';
 import { RangedObject, RemoteSealedSource, isRemoteUrl, openRemote, type RemoteOptions,
   type RemoteStats } from './remote/open.js';
 import { endsEarly, finalLengths, trailingData } from './trailing.js';
-import { checkBytes, checkIndex, describe, isLiveView, overlaps } from './validate.js';
+import { withPath as pathOf } from './error-path.js';
+import { SEALED_FILE_KEYS } from './option-keys.js';
+import { checkOptionsObject } from './options-check.js';
+import { checkBytes, checkIndex, isLiveView, overlaps } from './validate.js';
 
 export interface SealedFileOptions extends RemoteOptions {
   /** 'cobblestone-256' (default, 32-byte key) or 'cobblestone-128' (16-byte key). */
@@ -96,12 +99,9 @@ interface Scratch {
 }
 const POOL_MAX = 4;
 
-/** The error again with the file it concerns, keeping its code and chunk index. */
+/** The error again with the file it concerns, keeping its code, chunk index and cause. */
 function withPath(e: unknown, name: string, isFile: boolean): unknown {
-  if (!isFile || !isWeightsealError(e) || e.path !== undefined || e.code === 'ERR_INVALID_ARG') return e;
-  const details: { path: string; cause: unknown; chunk?: number } = { path: name, cause: e };
-  if (e.chunk !== undefined) details.chunk = e.chunk;
-  return new WeightsealError(e.code, `${name}: ${e.message}`, details);
+  return isFile ? pathOf(e, name) : e;
 }
 
 /**
@@ -225,6 +225,11 @@ export class SealedFile {
       await src.close().catch(() => {});
       throw withPath(e, src.name, isFile);
     }
+  }
+
+  /** `await using f = await SealedFile.open(...)` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   get closed(): boolean {
@@ -384,11 +389,8 @@ interface CheckedArgs {
 
 /** Every argument checked before a file is opened, so bad input never leaks a handle. */
 function checkArgs(key: unknown, opts: unknown): CheckedArgs {
-  if (opts !== undefined && (typeof opts !== 'object' || opts === null)) {
-    throw invalidArg(`options must be an object like { suite, context, backend }, got ${describe(opts)}`);
-  }
-  const o = (opts ?? {}) as SealedFileOptions;
-  const suite = checkSuite(o.suite);
+  const o = checkOptionsObject<SealedFileOptions>(opts, SEALED_FILE_KEYS, 'options');
+  const suite = resolveSuite(o.suite, key);
   const bytes = inputKeyBytes(key, suite);
   if (key instanceof KeyObject) bytes.fill(0); // our own copy (a view of caller memory is not)
   return { suite, context: contextBytes(o.context), backend: getBackend(o.backend) };

@@ -19,6 +19,9 @@ import { MemorySource, toSource } from './io/sources.js';
 import { webTransform } from './io/web-streams.js';
 import { runPipeline, type Keys, type Mode, type Sink, type Tuning } from './pipeline/engine.js';
 import { checkOptions, resolveKeys, resolveTuning, type PipelineOptions } from './pipeline/options.js';
+import { BOUNCE_KEYS, FILE_KEYS, PIPELINE_KEYS } from './option-keys.js';
+import { checkKeys } from './options-check.js';
+import { withPath } from './error-path.js';
 import { checkBytes, describe } from './validate.js';
 import { RangedObject, isRemoteUrl, remoteByteSource, type RemoteOptions } from './remote/open.js';
 import { remoteTuning } from './remote/tuning.js';
@@ -34,7 +37,7 @@ export interface FileOptions extends PipelineOptions, RemoteOptions {
 }
 
 export type BounceSource = string | URL | FileHandle | Readable | AsyncIterable<Uint8Array> |
-  Iterable<Uint8Array> | Uint8Array;
+  Iterable<Uint8Array> | Uint8Array | RangedObject;
 
 export interface BounceOptions extends PipelineOptions, RemoteOptions {
   mode: 'seal' | 'open';
@@ -52,8 +55,10 @@ export interface BounceResult {
   seconds: number;
 }
 
-function prepare(key: unknown, opts: unknown): { keys: Keys; tuning: Tuning; o: PipelineOptions } {
+function prepare(key: unknown, opts: unknown, allowed: readonly string[] = PIPELINE_KEYS):
+  { keys: Keys; tuning: Tuning; o: PipelineOptions } {
   const o = checkOptions(opts);
+  checkKeys(o, allowed, 'options');
   return { keys: resolveKeys(key, o), tuning: resolveTuning(o), o };
 }
 
@@ -98,7 +103,7 @@ export async function open(key: Key, sealed: ArrayBufferView, opts?: PipelineOpt
 
 async function fileOp(mode: Mode, src: unknown, dst: unknown, key: unknown, opts: unknown): Promise<FileResult> {
   if (!isRemoteUrl(dst)) pathArg(dst, 'dst'); // null means "verify only" inside; the API always writes somewhere
-  const { keys, tuning, o } = prepare(key, opts);
+  const { keys, tuning, o } = prepare(key, opts, FILE_KEYS);
   return transformFile(mode, src, dst, keys, tuning, (o as FileOptions).overwrite ?? false, {}, o as RemoteOptions);
 }
 
@@ -150,14 +155,14 @@ export function openWebStream(key: Key, opts?: PipelineOptions): TransformStream
  */
 export async function bounce(source: BounceSource, key: Key, opts: BounceOptions): Promise<BounceResult> {
   const t0 = performance.now();
-  checkOptions(opts);
+  checkKeys(checkOptions(opts), BOUNCE_KEYS, 'bounce options');
   if (opts?.mode !== 'seal' && opts?.mode !== 'open') {
     throw invalidArg(`bounce needs { mode: 'seal' | 'open', onSlot }, got mode ${String(opts?.mode)}`);
   }
   if (typeof opts.onSlot !== 'function') {
     throw invalidArg(`onSlot must be a function (view, offset) => void | Promise<void>, got ${describe(opts.onSlot)}`);
   }
-  const prepared = prepare(key, opts);
+  const prepared = prepare(key, opts, BOUNCE_KEYS);
   const keys = prepared.keys;
   // http(s):// and s3:// URLs (or a loader's open remote object): parallel ranged reads (src/remote).
   const remote = isRemoteUrl(source) || source instanceof RangedObject;
@@ -167,6 +172,9 @@ export async function bounce(source: BounceSource, key: Key, opts: BounceOptions
   try {
     const totals = await runPipeline(opts.mode, keys, src, { write: (view, offset) => onSlot(view, offset) }, tuning);
     return { ...totals, seconds: (performance.now() - t0) / 1000 };
+  } catch (e) {
+    // A file source: errors about its bytes name it (.path), as sealFile/openFile do.
+    throw typeof source === 'string' || source instanceof URL ? withPath(e, pathArg(source, 'source')) : e;
   } finally {
     await src.close().catch(() => {});
   }

@@ -18,7 +18,9 @@ export class PipelineTransform extends Transform {
   #done: Promise<unknown>;
 
   constructor(mode: Mode, keys: Keys | null, tuning: Tuning) {
-    super({ readableHighWaterMark: tuning.slotBytes, writableHighWaterMark: tuning.slotBytes });
+    // decodeStrings off: a string written (say, from an objectMode source) reaches _transform
+    // and is refused, instead of being sealed as its UTF-8 bytes without a word.
+    super({ readableHighWaterMark: tuning.slotBytes, writableHighWaterMark: tuning.slotBytes, decodeStrings: false });
     const signals = [this.#abort.signal, ...(tuning.signal ? [tuning.signal] : [])];
     const source = new IterableSource(this.#input, 'stream');
     this.#done = runPipeline(mode, keys, source, {

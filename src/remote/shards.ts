@@ -1,12 +1,12 @@
 /**
- * A sharded checkpoint by URL: `.../model.safetensors.index.json` (plaintext, or sealed under
- * the model's key), its shard names resolved relative to the index URL the way a browser
+ * A sharded checkpoint by URL: `.../model.safetensors.index.json` (sealed under the model's key
+ * when a key is given, unless plaintextIndex: true), its shard names resolved relative to the index URL the way a browser
  * resolves a relative link, and never outside the index's directory. The index's query string
  * (a presigned signature) is not carried over: each object is signed for itself.
  */
 import { bad, MAX_HEADER_BYTES } from '../safetensors/header.js';
-import { parseIndex, type ShardIndex } from '../safetensors/sharded.js';
-import type { Key, SourceOptions } from '../safetensors/source.js';
+import { parseIndex, type IndexOptions, type ShardIndex } from '../safetensors/sharded.js';
+import type { Key } from '../safetensors/source.js';
 import { SealedFile } from '../sealed-file.js';
 import type { RemoteContext } from './object.js';
 import { openRemote } from './open.js';
@@ -32,15 +32,16 @@ export function resolveShardUrl(index: URL, file: string): string | null {
   return u.origin === index.origin && u.pathname.startsWith(dir) ? u.href : null;
 }
 
-export async function openRemoteIndex(url: string | URL, key: Key | null, opts: SourceOptions,
+export async function openRemoteIndex(url: string | URL, key: Key | null, opts: IndexOptions,
   ctx: RemoteContext): Promise<ShardIndex> {
   const obj = await openRemote(url, opts, ctx);
   if (obj.size > MAX_HEADER_BYTES) throw bad(obj.name, `index of ${obj.size} bytes exceeds ${MAX_HEADER_BYTES} bytes`);
   const bytes = new Uint8Array(obj.size);
   await obj.readAt(bytes, 0);
   let text = new TextDecoder().decode(bytes);
-  // A sealed index starts with a random salt; a plaintext one with '{' (after whitespace).
-  if (key !== null && !text.trimStart().startsWith('{')) {
+  // Never sniffed (a random salt can start with '{'): with a key the index is sealed unless the
+  // caller says plaintextIndex, as for a local index (src/safetensors/sharded.ts).
+  if (key !== null && opts.plaintextIndex !== true) {
     const { suite, context, backend } = opts;
     const f = await SealedFile.open(obj, key, { suite, context, backend });
     try {

@@ -5,7 +5,10 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { WeightsealError, invalidArg } from '../errors.js';
+import { HEADER_BYTES, TAG_BYTES, plaintextLengthOfBody } from '../cobblestone.js';
+import { WeightsealError, invalidArg, isWeightsealError } from '../errors.js';
+import { SAFETENSORS_KEYS } from '../option-keys.js';
+import { checkOptionsObject } from '../options-check.js';
 import { checkBytes } from '../validate.js';
 import { Channel } from './channel.js';
 import { bad, headerLength, LENGTH_PREFIX_BYTES, parseHeader, type TensorInfo } from './header.js';
@@ -25,6 +28,12 @@ export interface SafetensorsOptions extends SourceOptions {
    * at least one tensor is always in flight).
    */
   readAheadBytes?: number;
+  /**
+   * A sharded checkpoint opened with a key: accept a plaintext `*.index.json` (default false,
+   * the index must be sealed under the same key and context, so nobody can swap in an index
+   * of their own). Shards are always sealed when a key is given.
+   */
+  plaintextIndex?: boolean;
 }
 
 /** A tensor and its bytes, as `stream()` yields them. */
@@ -46,7 +55,30 @@ const DEFAULT_READ_AHEAD = 256 * 1024 * 1024;
 /** Reads and validates the header of one file; nothing past the header is read. */
 async function openShard(origin: string | FileHandle | RangedObject, key: Key | null, opts: SourceOptions,
   file: string): Promise<Shard> {
-  return readHeader(await openSource(origin, key, opts), origin, file);
+  const source = await openSource(origin, key, opts);
+  try {
+    return await readHeader(source, origin, file);
+  } catch (e) {
+    if (key === null && looksSealed(e, source.size)) {
+      throw bad(file, 'this file is sealed (its first bytes are no safetensors header but its length fits a ' +
+        'sealed message): pass its key; key: null opens plaintext files only');
+    }
+    throw e;
+  }
+}
+
+/**
+ * A header-length failure in plaintext mode on a file whose length a sealed message can have:
+ * the 8 "length" bytes were a random salt. Other header faults are reported as they are.
+ */
+function looksSealed(e: unknown, size: number): boolean {
+  if (!isWeightsealError(e, 'ERR_BAD_SAFETENSORS') || !/header length/.test(e.message)) return false;
+  try {
+    plaintextLengthOfBody(size - HEADER_BYTES);
+    return size >= HEADER_BYTES + TAG_BYTES;
+  } catch {
+    return false;
+  }
 }
 
 async function readHeader(source: RandomAccess, origin: string | FileHandle | RangedObject | null,
@@ -92,7 +124,8 @@ export class SealedSafetensors {
    * checkpoint given its `*.index.json` (plaintext or sealed; shards resolve beside it).
    */
   static async open(pathOrFh: string | URL | FileHandle, key: Key | null,
-    opts: SafetensorsOptions = {}): Promise<SealedSafetensors> {
+    opts?: SafetensorsOptions): Promise<SealedSafetensors> {
+    opts = checkOptionsObject<SafetensorsOptions>(opts, SAFETENSORS_KEYS, 'options');
     if (isRemoteUrl(pathOrFh)) return SealedSafetensors.openRemote(pathOrFh, key, opts);
     if (pathOrFh instanceof URL) pathOrFh = fileURLToPath(pathOrFh);
     if (typeof pathOrFh === 'string' && pathOrFh.endsWith('.index.json')) {
@@ -169,7 +202,8 @@ export class SealedSafetensors {
    * plaintext: decrypt inside `source` if it is sealed. stream() reads tensor by tensor.
    */
   static async fromSource(source: RandomAccess, name = 'safetensors source',
-    opts: SafetensorsOptions = {}): Promise<SealedSafetensors> {
+    opts?: SafetensorsOptions): Promise<SealedSafetensors> {
+    opts = checkOptionsObject<SafetensorsOptions>(opts, SAFETENSORS_KEYS, 'options');
     return new SealedSafetensors([await readHeader(source, null, name)], null, opts, null);
   }
 
@@ -312,6 +346,11 @@ export class SealedSafetensors {
     await this.remote?.close();
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+
+  /** `await using m = await SealedSafetensors.open(...)` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   private lookupOpen(): void {
