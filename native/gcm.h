@@ -26,7 +26,8 @@ struct alignas(64) GcmKey {
 
 // Read once (every kernel, now and later, e.g. armv8): the caller's memory may be a
 // SharedArrayBuffer that another thread writes during the call, so within one call
-//   - each byte of in, aad, iv and tag is loaded from caller memory exactly once;
+//   - each byte of in, aad, iv, tag (and a chunk run's base nonce) is loaded from caller
+//     memory exactly once;
 //   - open hashes and decrypts the same loaded value (one register, or a copy in the
 //     kernel's own stack), never a second load of the same input bytes;
 //   - seal hashes the ciphertext it holds (register or own stack copy), never bytes read
