@@ -4,6 +4,7 @@
 
 #include "binding.h"
 #include "cpu.h"
+#include "memfd.h"
 
 namespace {
 
@@ -13,6 +14,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("OpensslGcm", ws::OpensslGcm::Define(env));
   exports.Set("memcpy", Napi::Function::New<ws::Memcpy>(env, "memcpy"));
   exports.Set("info", Napi::Function::New<ws::Info>(env, "info"));
+  exports.Set("memfdCreate", Napi::Function::New<ws::MemfdCreate>(env, "memfdCreate"));
+  exports.Set("memfdSeal", Napi::Function::New<ws::MemfdSeal>(env, "memfdSeal"));
+  exports.Set("memfdSeals", Napi::Function::New<ws::MemfdSeals>(env, "memfdSeals"));
   return exports;
 }
 

@@ -15,7 +15,8 @@ export type ErrorCode =
   | 'ERR_ABORTED'
   | 'ERR_BACKEND_UNAVAILABLE'
   | 'ERR_KERNEL_UNAVAILABLE'
-  | 'ERR_BAD_SAFETENSORS';
+  | 'ERR_BAD_SAFETENSORS'
+  | 'ERR_UNSUPPORTED';
 
 export interface ErrorDetails {
   /** Index of the chunk that failed authentication (ERR_AUTH_FAILED in a chunked stream). */

@@ -13,3 +13,4 @@ export {
   SealedSafetensors, PlainFile, DTYPE_BITS, MAX_HEADER_BYTES, type SafetensorsOptions, type Tensor, type TensorInfo,
   type Dtype, type RandomAccess,
 } from './safetensors/index.js';
+export { openInMemory, type MemoryFile } from './io/memory-file.js';

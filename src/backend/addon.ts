@@ -35,6 +35,10 @@ export interface Addon {
   OpensslGcm: new (key: Uint8Array, encrypt: boolean) => OpensslGcmHandle;
   memcpy(dst: Uint8Array, src: Uint8Array): void;
   info(): NativeInfo;
+  /** Linux memfd (native/memfd.cc); absent from builds that predate it. */
+  memfdCreate?(name: string): number;
+  memfdSeal?(fd: number): void;
+  memfdSeals?(fd: number): number;
 }
 
 export interface AddonStatus {

@@ -22,6 +22,7 @@ export function exitCodeFor(e: unknown): number {
       case 'ERR_INVALID_ARG':
       case 'ERR_BACKEND_UNAVAILABLE':
       case 'ERR_KERNEL_UNAVAILABLE':
+      case 'ERR_UNSUPPORTED':
         return EXIT.USAGE;
       case 'ERR_IO':
       case 'ERR_EXISTS':

@@ -16,6 +16,7 @@ import { EXIT, UsageError, exitCodeFor } from './exit.js';
 import { transformFile, type FileResult } from './files.js';
 import { bytesHuman, formatInspect, inspect } from './inspect.js';
 import { keygen, loadKey } from './keys.js';
+import { runWithModel } from './run.js';
 
 export interface CliIO {
   out(text: string): void;
@@ -121,6 +122,15 @@ export async function runCli(argv: string[], io: CliIO = processIO): Promise<num
       const { key, opts } = await keyOf(o);
       const r = await transformFile('open', input, null, key, { ...opts, progress: !o.quiet && !o.json });
       emit(o, { ...r, authenticated: true }, `${input}: OK, all ${r.bytesOut} plaintext bytes authenticated: ${gbps(r)}`);
+    });
+
+  withKey(program.command('run <model> [command...]')
+    .description('open MODEL into memory (Linux memfd, never a file) and run COMMAND after --, each {} in its ' +
+      'arguments replaced by a path to the plaintext; exits with its code')
+    .option('-q, --quiet', 'no summary line'))
+    .action(async (model: string, command: string[], o: CommonOpts) => {
+      const { key, opts } = await keyOf(o);
+      code = await runWithModel(model, command, { key, opts, quiet: !!o.quiet, say: (l) => io.err(l) });
     });
 
   withOutput(withKey(program.command('inspect <in>')
