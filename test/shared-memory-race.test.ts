@@ -85,6 +85,8 @@ async function race(target: Uint8Array, offsets: number[], oneAtATime: boolean,
         c.calls++;
         await call(c);
       }
+      // Sync calls never reach the event loop on their own; let the runner's IPC through.
+      await new Promise((resolve) => setImmediate(resolve));
     }
   } finally {
     Atomics.store(new Int32Array(ctl), 0, 1);
