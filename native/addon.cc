@@ -3,6 +3,8 @@
 #include <napi.h>
 
 #include "binding.h"
+#include "binding_keys.h"
+#include "hkdf.h"
 #include "cpu.h"
 #include "memfd.h"
 
@@ -14,6 +16,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("OpensslGcm", ws::OpensslGcm::Define(env));
   exports.Set("memcpy", Napi::Function::New<ws::Memcpy>(env, "memcpy"));
   exports.Set("info", Napi::Function::New<ws::Info>(env, "info"));
+  exports.Set("selfTest", Napi::Function::New<ws::SelfTest>(env, "selfTest"));
+  exports.Set("viewsOverlap", Napi::Function::New<ws::ViewsOverlap>(env, "viewsOverlap"));
+  if (ws::hkdf_available()) exports.Set("DerivedKeys", ws::DerivedKeys::Define(env));
   exports.Set("memfdCreate", Napi::Function::New<ws::MemfdCreate>(env, "memfdCreate"));
   exports.Set("memfdSeal", Napi::Function::New<ws::MemfdSeal>(env, "memfdSeal"));
   exports.Set("memfdSeals", Napi::Function::New<ws::MemfdSeals>(env, "memfdSeals"));

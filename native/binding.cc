@@ -2,6 +2,7 @@
 // messages (src/backend/native.ts); these checks only re-assert invariants so that no call
 // can read or write outside the buffers it was given.
 #include "binding.h"
+#include "binding_keys.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -10,6 +11,7 @@
 #include "cpu.h"
 #include "gcm.h"
 #include "openssl_evp.h"
+#include "selftest.h"
 
 namespace ws {
 namespace {
@@ -84,10 +86,16 @@ Napi::Function NativeKey::Define(Napi::Env env) {
                       InstanceAccessor<&NativeKey::KernelName>("kernel")});
 }
 
-// new NativeKey(rawKey: Uint8Array(16|32), kernel: string)
+// new NativeKey(rawKey: Uint8Array(16|32) | DerivedKeys, kernel: string). From a DerivedKeys
+// the key goes from native memory to native memory: it never exists in the JS heap.
 NativeKey::NativeKey(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeKey>(info) {
   Bytes raw;
-  if (!args_bytes(info, 0, {&raw})) return;
+  const uint8_t* derived = nullptr;
+  if (DerivedKeys::KeyOf(info[0], &derived, &raw.n)) {
+    raw.p = const_cast<uint8_t*>(derived);
+  } else if (!args_bytes(info, 0, {&raw})) {
+    return;
+  }
   if (raw.n != 16 && raw.n != 32) {
     fail(info.Env(), "key must be 16 or 32 bytes");
     return;
@@ -280,6 +288,10 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const CpuFeatures& f = cpu_features();
   Napi::Object features = Napi::Object::New(env);
+#if defined(__aarch64__)
+  features.Set("aes", f.aes);
+  features.Set("pmull", f.pmull);
+#else
   features.Set("aes", f.aes);
   features.Set("pclmulqdq", f.pclmul);
   features.Set("ssse3", f.ssse3);
@@ -291,13 +303,14 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   features.Set("avx512f", f.avx512f);
   features.Set("avx512bw", f.avx512bw);
   features.Set("avx512vl", f.avx512vl);
+#endif
   Napi::Object os = Napi::Object::New(env);
   os.Set("xcr0", Napi::Number::New(env, static_cast<double>(f.xcr0)));
   os.Set("ymm", f.os_ymm);
   os.Set("zmm", f.os_zmm);
   Napi::Array kernels = Napi::Array::New(env);
   uint32_t i = 0;
-  for (const Kernel* k : {&kKernelVaes512, &kKernelVaes256, &kKernelAesni}) {
+  for (const Kernel* k : all_kernels()) {
     Napi::Object o = Napi::Object::New(env);
     o.Set("name", k->name);
     o.Set("supported", cpu_supports(*k));
@@ -312,6 +325,13 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   out.Set("openssl", evp_available() ? Napi::Value(Napi::String::New(env, evp_version()))
                                      : env.Null());
   return out;
+}
+
+// selfTest() -> null when every kernel this CPU runs gives the known answers, else why not.
+Napi::Value SelfTest(const Napi::CallbackInfo& info) {
+  char why[128];
+  if (self_test(why, sizeof why)) return info.Env().Null();
+  return Napi::String::New(info.Env(), why);
 }
 
 }  // namespace ws

@@ -45,5 +45,6 @@ class OpensslGcm : public Napi::ObjectWrap<OpensslGcm> {
 
 Napi::Value Memcpy(const Napi::CallbackInfo& info);
 Napi::Value Info(const Napi::CallbackInfo& info);
+Napi::Value SelfTest(const Napi::CallbackInfo& info);
 
 }  // namespace ws

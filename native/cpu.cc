@@ -1,12 +1,19 @@
 #include "cpu.h"
 
-#include <cpuid.h>
-
 #include <cstring>
-#include <initializer_list>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#elif defined(__aarch64__)
+#include <sys/auxv.h>
+#endif
 
 namespace ws {
 namespace {
+
+#if defined(__x86_64__)
+
+const Kernel* const kKernels[] = {&kKernelVaes512, &kKernelVaes256, &kKernelAesni};
 
 uint64_t read_xcr0() {
   uint32_t lo, hi;
@@ -41,15 +48,7 @@ CpuFeatures detect() {
   return f;
 }
 
-}  // namespace
-
-const CpuFeatures& cpu_features() {
-  static const CpuFeatures f = detect();
-  return f;
-}
-
-bool cpu_supports(const Kernel& k) {
-  const CpuFeatures& f = cpu_features();
+bool supported(const CpuFeatures& f, const Kernel& k) {
   bool aesni = f.aes && f.pclmul && f.ssse3 && f.sse41;
   bool vaes256 = aesni && f.avx && f.avx2 && f.vaes && f.vpclmulqdq && f.os_ymm;
   if (&k == &kKernelAesni) return aesni;
@@ -58,15 +57,50 @@ bool cpu_supports(const Kernel& k) {
   return false;
 }
 
+#elif defined(__aarch64__)
+
+const Kernel* const kKernels[] = {&kKernelArmv8};
+
+// <asm/hwcap.h> values for AArch64, spelled out so the build needs no kernel headers.
+constexpr unsigned long kHwcapAes = 1ul << 3;
+constexpr unsigned long kHwcapPmull = 1ul << 4;
+
+CpuFeatures detect() {
+  CpuFeatures f{};
+  unsigned long hw = getauxval(AT_HWCAP);
+  f.aes = hw & kHwcapAes;
+  f.pmull = hw & kHwcapPmull;
+  return f;
+}
+
+bool supported(const CpuFeatures& f, const Kernel& k) {
+  return &k == &kKernelArmv8 && f.aes && f.pmull;
+}
+
+#else
+#error "weightseal's native kernels are built for x86-64 and arm64 only"
+#endif
+
+}  // namespace
+
+const CpuFeatures& cpu_features() {
+  static const CpuFeatures f = detect();
+  return f;
+}
+
+KernelList all_kernels() { return {kKernels, sizeof kKernels / sizeof kKernels[0]}; }
+
+bool cpu_supports(const Kernel& k) { return supported(cpu_features(), k); }
+
 const Kernel* best_kernel() {
-  for (const Kernel* k : {&kKernelVaes512, &kKernelVaes256, &kKernelAesni}) {
+  for (const Kernel* k : all_kernels()) {
     if (cpu_supports(*k)) return k;
   }
   return nullptr;
 }
 
 const Kernel* kernel_by_name(const char* name) {
-  for (const Kernel* k : {&kKernelVaes512, &kKernelVaes256, &kKernelAesni}) {
+  for (const Kernel* k : all_kernels()) {
     if (std::strcmp(k->name, name) == 0) return k;
   }
   return nullptr;

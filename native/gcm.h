@@ -59,6 +59,7 @@ struct Kernel {
 extern const Kernel kKernelAesni;
 extern const Kernel kKernelVaes256;
 extern const Kernel kKernelVaes512;
+extern const Kernel kKernelArmv8;  // arm64 builds only (gcm_armv8.cc)
 
 // AES key expansion with AES-NI, shared by every kernel (any CPU with VAES has AES-NI).
 void aesni_expand_key(GcmKey* key, const uint8_t* raw_key, size_t key_len);

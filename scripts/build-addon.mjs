@@ -4,10 +4,10 @@
 // build/addon-error.txt, and the package runs on the pure-JS backend and says so.
 // `--strict` (npm run build) makes a failed build an error instead.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const strict = process.argv.includes('--strict');
@@ -23,7 +23,33 @@ function fail(reason) {
 }
 
 if (process.env.WEIGHTSEAL_SKIP_ADDON) fail('WEIGHTSEAL_SKIP_ADDON is set');
-if (process.arch !== 'x64') fail(`no kernels for ${process.arch} (x86-64 only)`);
+if (!strict && !process.env.WEIGHTSEAL_BUILD_FROM_SOURCE && await prebuildWorks()) process.exit(0);
+if (process.arch !== 'x64' && process.arch !== 'arm64') fail(`no kernels for ${process.arch} (x86-64 and arm64 only)`);
+
+// The installed tarball's prebuilt binary for this platform (prebuilds/, matched as the loader
+// does, src/backend/prebuild.ts): when it loads and passes its known-answer self-test there is
+// nothing to build. Anything else (no match, musl, a failed load or self-test) builds, and so
+// does WEIGHTSEAL_BUILD_FROM_SOURCE=1 (then the local build is used only if the prebuild fails).
+async function prebuildWorks() {
+  const finder = join(root, 'dist', 'src', 'backend', 'prebuild.js');
+  if (!existsSync(join(root, 'prebuilds')) || !existsSync(finder)) return false;
+  const { findPrebuild } = await import(pathToFileURL(finder).href);
+  const { path, reason } = findPrebuild(root);
+  if (!path) {
+    console.log(`weightseal: ${reason}; building the addon from source`);
+    return false;
+  }
+  try {
+    const failed = createRequire(import.meta.url)(path).selfTest();
+    if (failed) throw new Error(`self-test failed: ${failed}`);
+  } catch (e) {
+    console.log(`weightseal: the ${reason} did not work here (${e.message.split('\n')[0]}); building from source`);
+    return false;
+  }
+  rmSync(errorFile, { force: true });
+  console.log(`weightseal: using the ${reason} (self-test passed); nothing to build`);
+  return true;
+}
 
 let cli;
 try {

@@ -9,7 +9,7 @@
  * shorter buffer, `readInto` returns how many bytes it wrote. A position beyond `size` is
  * ERR_INVALID_ARG.
  */
-import type { KeyObject } from 'node:crypto';
+import { KeyObject } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { getBackend, type Backend, type BackendName, type GcmKey } from './backend/index.js';
 import {
@@ -19,14 +19,16 @@ import {
 import { WeightsealError, invalidArg, isWeightsealError } from './errors.js';
 import { RUN_CHUNKS, importDerived, openChunkRun, parseHeader, wipeDerived } from './format.js';
 import { ReadableFile } from './io/read-file.js';
+import { RangedObject, RemoteSealedSource, isRemoteUrl, openRemote, type RemoteOptions,
+  type RemoteStats } from './remote/open.js';
 import { endsEarly, finalLengths, trailingData } from './trailing.js';
-import { checkBytes, checkIndex, describe } from './validate.js';
+import { checkBytes, checkIndex, describe, isLiveView, overlaps } from './validate.js';
 
-export interface SealedFileOptions {
+export interface SealedFileOptions extends RemoteOptions {
   /** 'cobblestone-256' (default, 32-byte key) or 'cobblestone-128' (16-byte key). */
   suite?: Suite;
   /** The context the message was sealed with (bytes, or a string taken as UTF-8). */
-  context?: Uint8Array | string;
+  context?: ArrayBufferView | string;
   /** Which AES-GCM implementation decrypts (default: native, else noble). */
   backend?: BackendName | Backend;
 }
@@ -41,10 +43,14 @@ interface Source {
   readAt(buf: Uint8Array, position: number): Promise<void>;
   /** The bytes themselves, without a copy, when they are already in memory. */
   view?(position: number, length: number): Uint8Array;
+  /** A remote object: read a whole span in one call, which it fetches as parallel ranges. */
+  object?: RangedObject;
   close(): Promise<void>;
 }
 
 class FileSource implements Source {
+  bytesRead = 0;
+  reads = 0;
   constructor(private readonly file: ReadableFile) {}
   get name(): string {
     return this.file.name;
@@ -53,6 +59,8 @@ class FileSource implements Source {
     return this.file.size;
   }
   readAt(buf: Uint8Array, position: number): Promise<void> {
+    this.bytesRead += buf.length;
+    this.reads++;
     return this.file.readExactly(buf, position);
   }
   close(): Promise<void> {
@@ -67,9 +75,14 @@ class BytesSource implements Source {
     this.length = bytes.length;
   }
   async readAt(buf: Uint8Array, position: number): Promise<void> {
-    buf.set(this.bytes.subarray(position, position + buf.length));
+    buf.set(this.view(position, buf.length));
   }
   view(position: number, length: number): Uint8Array {
+    // Transferred or shrunk after fromBytes(): an error, not a short (empty) view.
+    if (this.bytes.length !== this.length || !isLiveView(this.bytes)) {
+      throw invalidArg('the sealed buffer was detached (transferred) or shrunk after SealedFile.fromBytes(); ' +
+        'keep it alive and unchanged in size until the SealedFile is closed');
+    }
     return this.bytes.subarray(position, position + length);
   }
   async close(): Promise<void> {}
@@ -144,9 +157,15 @@ export class SealedFile {
    * chunk), ERR_TRAILING_DATA (bytes appended after it) or ERR_IO before resolving, so a
    * SealedFile you hold has a trustworthy size.
    */
-  static async open(file: string | URL | FileHandle, key: Uint8Array | KeyObject,
+  static async open(file: string | URL | FileHandle | RangedObject, key: Uint8Array | KeyObject,
     opts?: SealedFileOptions): Promise<SealedFile> {
     const checked = checkArgs(key, opts);
+    // http(s):// and s3:// (src/remote): read by byte ranges; a caller's open object stays open.
+    if (file instanceof RangedObject || isRemoteUrl(file)) {
+      const owned = !(file instanceof RangedObject);
+      const obj = file instanceof RangedObject ? file : await openRemote(file, opts);
+      return SealedFile.#init(new RemoteSealedSource(obj, owned), key, checked, obj.name, true);
+    }
     const f = await ReadableFile.open(file, 'file');
     return SealedFile.#init(new FileSource(f), key, checked, f.path, true);
   }
@@ -155,7 +174,7 @@ export class SealedFile {
    * Random access over sealed bytes already in memory (a download, a mapped region). The
    * bytes are read in place, not copied: do not modify them while the SealedFile is open.
    */
-  static async fromBytes(sealed: Uint8Array, key: Uint8Array | KeyObject,
+  static async fromBytes(sealed: ArrayBufferView, key: Uint8Array | KeyObject,
     opts?: SealedFileOptions): Promise<SealedFile> {
     const checked = checkArgs(key, opts);
     return SealedFile.#init(new BytesSource(checkBytes(sealed, 'sealed')), key, checked, null, false);
@@ -213,6 +232,16 @@ export class SealedFile {
   }
 
   /**
+   * What was read to serve this file so far: for a remote object, bytes received from the
+   * server by the whole load (retries included), requests and retries; for a file, bytes read.
+   */
+  stats(): RemoteStats {
+    const src = this.#src as Source & Partial<FileSource>;
+    if (src.object) return { ...src.object.ctx.stats };
+    return { bytesFetched: src.bytesRead ?? 0, requests: src.reads ?? 0, retries: 0 };
+  }
+
+  /**
    * Up to `length` bytes from `position`: fewer when the range passes the end of the message.
    * Rejects with ERR_AUTH_FAILED (`.chunk` set) when a covered chunk fails its tag.
    */
@@ -229,9 +258,12 @@ export class SealedFile {
    * Fills `buffer` from `position` and resolves to the number of bytes written: buffer.length,
    * or fewer at the end of the message. On failure the bytes it covered are zeroed.
    */
-  async readInto(buffer: Uint8Array, position: number): Promise<number> {
+  async readInto(buffer: ArrayBufferView, position: number): Promise<number> {
     this.#checkOpen();
     const buf = checkBytes(buffer, 'buffer');
+    if (this.#src.view && overlaps(buf, this.#src.view(0, this.#src.length))) {
+      throw invalidArg('buffer must not overlap the sealed bytes this SealedFile reads; pass a separate buffer');
+    }
     const pos = checkIndex(position, 'position', this.size);
     const n = Math.min(buf.length, this.size - pos);
     await this.#track(buf.subarray(0, n), pos);
@@ -287,7 +319,18 @@ export class SealedFile {
     const last = Math.floor((end - 1) / CHUNK_BYTES);
     const finalIndex = chunkCount(this.size) - 1;
     const scratch = this.#takeScratch();
+    // A remote object gets the whole span in one call, fetched as parallel ranges.
+    let span: Uint8Array | null = null;
+    const spanAt = HEADER_BYTES + first * SEALED_CHUNK_BYTES;
+    if (this.#src.object && last > first) {
+      const spanEnd = Math.min((last + 1) * CHUNK_BYTES, this.size);
+      span = new Uint8Array(spanEnd - first * CHUNK_BYTES + (last - first + 1) * TAG_BYTES);
+    }
     try {
+      if (span) {
+        await this.#src.readAt(span, spanAt);
+        this.#checkOpen();
+      }
       for (let w = first; w <= last; w += RUN_CHUNKS) {
         const m = Math.min(RUN_CHUNKS, last - w + 1);
         const ptStart = w * CHUNK_BYTES;
@@ -297,6 +340,8 @@ export class SealedFile {
         let sealed: Uint8Array;
         if (this.#src.view) {
           sealed = this.#src.view(at, sealedLen);
+        } else if (span) {
+          sealed = span.subarray(at - spanAt, at - spanAt + sealedLen);
         } else {
           scratch.sealed ??= new Uint8Array(Math.min(RUN_CHUNKS * SEALED_CHUNK_BYTES, this.sealedSize - HEADER_BYTES));
           sealed = scratch.sealed.subarray(0, sealedLen);
@@ -345,6 +390,6 @@ function checkArgs(key: unknown, opts: unknown): CheckedArgs {
   const o = (opts ?? {}) as SealedFileOptions;
   const suite = checkSuite(o.suite);
   const bytes = inputKeyBytes(key, suite);
-  if (bytes !== key) bytes.fill(0); // our own copy, exported from a KeyObject
+  if (key instanceof KeyObject) bytes.fill(0); // our own copy (a view of caller memory is not)
   return { suite, context: contextBytes(o.context), backend: getBackend(o.backend) };
 }

@@ -20,13 +20,15 @@ import { webTransform } from './io/web-streams.js';
 import { runPipeline, type Keys, type Mode, type Sink, type Tuning } from './pipeline/engine.js';
 import { checkOptions, resolveKeys, resolveTuning, type PipelineOptions } from './pipeline/options.js';
 import { checkBytes, describe } from './validate.js';
+import { RangedObject, isRemoteUrl, remoteByteSource, type RemoteOptions } from './remote/open.js';
+import { remoteTuning } from './remote/tuning.js';
 
 export type { PipelineOptions } from './pipeline/options.js';
 export type { FileResult } from './io/files.js';
 
 export type Key = Uint8Array | KeyObject;
 
-export interface FileOptions extends PipelineOptions {
+export interface FileOptions extends PipelineOptions, RemoteOptions {
   /** Replace an existing destination (default false: ERR_EXISTS). */
   overwrite?: boolean;
 }
@@ -34,7 +36,7 @@ export interface FileOptions extends PipelineOptions {
 export type BounceSource = string | URL | FileHandle | Readable | AsyncIterable<Uint8Array> |
   Iterable<Uint8Array> | Uint8Array;
 
-export interface BounceOptions extends PipelineOptions {
+export interface BounceOptions extends PipelineOptions, RemoteOptions {
   mode: 'seal' | 'open';
   /**
    * Receives each finished slot in order: `view` is the slot itself (zero copy), valid until
@@ -85,24 +87,25 @@ async function whole(mode: Mode, key: unknown, input: unknown, name: string, opt
 }
 
 /** Seals a whole buffer: salt || commitment || chunks. A SharedArrayBuffer-backed input is read by workers in place. */
-export async function seal(key: Key, plaintext: Uint8Array, opts?: PipelineOptions): Promise<Uint8Array> {
+export async function seal(key: Key, plaintext: ArrayBufferView, opts?: PipelineOptions): Promise<Uint8Array> {
   return whole('seal', key, plaintext, 'plaintext', opts);
 }
 
 /** Opens a whole sealed buffer; rejects (returning nothing) unless every chunk verifies. */
-export async function open(key: Key, sealed: Uint8Array, opts?: PipelineOptions): Promise<Uint8Array> {
+export async function open(key: Key, sealed: ArrayBufferView, opts?: PipelineOptions): Promise<Uint8Array> {
   return whole('open', key, sealed, 'sealed', opts);
 }
 
 async function fileOp(mode: Mode, src: unknown, dst: unknown, key: unknown, opts: unknown): Promise<FileResult> {
-  pathArg(dst, 'dst'); // null means "verify only" inside; the API always writes somewhere
+  if (!isRemoteUrl(dst)) pathArg(dst, 'dst'); // null means "verify only" inside; the API always writes somewhere
   const { keys, tuning, o } = prepare(key, opts);
-  return transformFile(mode, src, dst, keys, tuning, (o as FileOptions).overwrite ?? false);
+  return transformFile(mode, src, dst, keys, tuning, (o as FileOptions).overwrite ?? false, {}, o as RemoteOptions);
 }
 
 /**
  * Seals file `src` into `dst`, through a temporary file beside dst renamed into place when
  * done. Refuses an existing dst unless `overwrite: true`; on failure dst is untouched.
+ * An s3://bucket/key dst is a multipart upload (parts in parallel), aborted on failure.
  */
 export async function sealFile(src: string | URL | FileHandle, dst: string | URL, key: Key,
   opts?: FileOptions): Promise<FileResult> {
@@ -154,8 +157,12 @@ export async function bounce(source: BounceSource, key: Key, opts: BounceOptions
   if (typeof opts.onSlot !== 'function') {
     throw invalidArg(`onSlot must be a function (view, offset) => void | Promise<void>, got ${describe(opts.onSlot)}`);
   }
-  const { keys, tuning } = prepare(key, opts);
-  const src = await toSource(source);
+  const prepared = prepare(key, opts);
+  const keys = prepared.keys;
+  // http(s):// and s3:// URLs (or a loader's open remote object): parallel ranged reads (src/remote).
+  const remote = isRemoteUrl(source) || source instanceof RangedObject;
+  const tuning = remote ? remoteTuning(prepared.tuning, opts) : prepared.tuning;
+  const src = remote ? await remoteByteSource(source, opts) : await toSource(source);
   const onSlot = opts.onSlot;
   try {
     const totals = await runPipeline(opts.mode, keys, src, { write: (view, offset) => onSlot(view, offset) }, tuning);

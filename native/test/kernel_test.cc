@@ -19,7 +19,9 @@
 #include <string>
 #include <vector>
 
+#if defined(__x86_64__)
 #include <cpuid.h>
+#endif
 
 #include "cpu.h"
 #include "gcm.h"
@@ -529,15 +531,23 @@ void test_cross(const std::vector<const ws::Kernel*>& kernels) {
 // has to merge with and VZEROUPPER clears. Returns -1 where the CPU cannot report it
 // (CPUID.(EAX=0DH,ECX=1):EAX bit 2).
 int upper_state_in_use() {
+#if !defined(__x86_64__)
+  return -1;  // arm64 has no split upper state to leave dirty
+#else
   unsigned a, b, c, d;
   if (!__get_cpuid_count(0xd, 1, &a, &b, &c, &d) || !(a & 4)) return -1;
   uint32_t lo, hi;
   __asm__ volatile(".byte 0x0f, 0x01, 0xd0" : "=a"(lo), "=d"(hi) : "c"(1));
   return (lo & ((1u << 2) | (1u << 6))) != 0;
+#endif
 }
 
 // VZEROUPPER, spelled as bytes so this file needs no -mavx: a clean start for each check.
-void clear_upper_state() { __asm__ volatile(".byte 0xc5, 0xf8, 0x77" ::: "memory"); }
+void clear_upper_state() {
+#if defined(__x86_64__)
+  __asm__ volatile(".byte 0xc5, 0xf8, 0x77" ::: "memory");
+#endif
+}
 
 // Every kernel entry point returns with the upper vector state clean (vzeroupper): legacy-SSE
 // code run after dirty state (the aesni kernel, libc, V8) pays a merge per instruction; a
@@ -578,7 +588,7 @@ int main(int argc, char** argv) {
   if (!upper_state_only) test_reference_model();
 
   std::vector<const ws::Kernel*> kernels;
-  for (const ws::Kernel* k : {&ws::kKernelAesni, &ws::kKernelVaes256, &ws::kKernelVaes512}) {
+  for (const ws::Kernel* k : ws::all_kernels()) {
     if (ws::cpu_supports(*k)) {
       kernels.push_back(k);
       std::printf("kernel_test: testing %s\n", k->name);

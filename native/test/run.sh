@@ -12,3 +12,4 @@ cmake --build build-native-test --target kernel_test kernel_test_release race_te
 ./build-native-test/race_test "${WS_RACE_SECONDS:-0.5}"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
   ./build-native-test/kernel_test "$root/test/vectors/aes_gcm_test.json"
+bash "$root/native/test/run-arm64.sh"

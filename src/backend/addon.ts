@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { findPrebuild } from './prebuild.js';
 
 export interface NativeKeyHandle {
   readonly kernel: string;
@@ -30,21 +31,42 @@ export interface NativeInfo {
   openssl: string | null;
 }
 
+/** A c2sp derived key held in native memory (native/binding_keys.h); see src/derived.ts. */
+export interface DerivedKeysHandle {
+  /** Copies the key into dst (exactly the key length): for a JS backend or a pool key slot. */
+  writeKey(dst: Uint8Array): void;
+  destroy(): void;
+}
+
 export interface Addon {
-  NativeKey: new (key: Uint8Array, kernel: string) => NativeKeyHandle;
+  NativeKey: new (key: Uint8Array | DerivedKeysHandle, kernel: string) => NativeKeyHandle;
+  /** Absent when the process exports no OpenSSL HMAC: derivation then runs in JS. */
+  DerivedKeys?: new (inputKey: Uint8Array, info: Uint8Array, keyBytes: number, baseNonceOut: Uint8Array,
+    commitmentOut: Uint8Array) => DerivedKeysHandle;
+  /** Whether two views share a byte of memory, by address (older builds lack it). */
+  viewsOverlap?(a: ArrayBufferView, b: ArrayBufferView): boolean;
   OpensslGcm: new (key: Uint8Array, encrypt: boolean) => OpensslGcmHandle;
   memcpy(dst: Uint8Array, src: Uint8Array): void;
   info(): NativeInfo;
+  /** null when every kernel this CPU runs gives the known answers, else what failed. */
+  selfTest?(): string | null;
   /** Linux memfd (native/memfd.cc); absent from builds that predate it. */
   memfdCreate?(name: string): number;
   memfdSeal?(fd: number): void;
   memfdSeals?(fd: number): number;
 }
 
+/** Where the loaded addon came from: WEIGHTSEAL_ADDON, the package's prebuilds/, or build/. */
+export type AddonSource = 'env' | 'prebuild' | 'build';
+
 export interface AddonStatus {
   addon: Addon | null;
   path: string | null;
   errors: string[];
+  /** Which candidate loaded (null: none did). */
+  source: AddonSource | null;
+  /** Why this one: what was tried before it, in one sentence. */
+  reason: string;
 }
 
 /** The package root: the first ancestor holding package.json (src/ and dist/src/ both work). */
@@ -58,32 +80,51 @@ export function packageRoot(): string {
   return dir;
 }
 
+/**
+ * Load order: WEIGHTSEAL_ADDON (an explicit path), then the prebuilt binary for this
+ * platform, then a local build (build/Release, build/Debug). Each must load and pass the
+ * addon's own known-answer self-test; a failure is recorded and the next one tried.
+ */
 function load(): AddonStatus {
   const errors: string[] = [];
   if (process.env.WEIGHTSEAL_DISABLE_NATIVE) {
-    return { addon: null, path: null, errors: ['WEIGHTSEAL_DISABLE_NATIVE is set'] };
+    return { addon: null, path: null, errors: ['WEIGHTSEAL_DISABLE_NATIVE is set'], source: null,
+      reason: 'WEIGHTSEAL_DISABLE_NATIVE is set' };
   }
   const root = packageRoot();
   const buildError = join(root, 'build', 'addon-error.txt');
   if (existsSync(buildError)) errors.push(`build: ${readFileSync(buildError, 'utf8').trim()}`);
-  const candidates = [
-    process.env.WEIGHTSEAL_ADDON,
-    join(root, 'build', 'Release', 'weightseal.node'),
-    join(root, 'build', 'Debug', 'weightseal.node'),
-  ].filter((p): p is string => !!p);
+  const prebuild = findPrebuild(root);
+  const candidates: { path: string; source: AddonSource; reason: string }[] = [];
+  if (process.env.WEIGHTSEAL_ADDON) {
+    candidates.push({ path: process.env.WEIGHTSEAL_ADDON, source: 'env', reason: 'WEIGHTSEAL_ADDON names it' });
+  }
+  if (prebuild.path) {
+    candidates.push({ path: prebuild.path, source: 'prebuild', reason: `${prebuild.reason}; it passed its self-test` });
+  }
+  for (const dir of ['Release', 'Debug']) {
+    candidates.push({ path: join(root, 'build', dir, 'weightseal.node'), source: 'build',
+      reason: `local build from source (${prebuild.path ? 'the prebuilt binary failed, see errors' : prebuild.reason})` });
+  }
   const require = createRequire(import.meta.url);
-  for (const path of candidates) {
-    if (!existsSync(path)) {
-      errors.push(`${path}: not found (run \`npm run build\`)`);
+  for (const c of candidates) {
+    if (!existsSync(c.path)) {
+      errors.push(`${c.path}: not found (run \`npm run build\`)`);
       continue;
     }
     try {
-      return { addon: require(path) as Addon, path, errors };
+      const addon = require(c.path) as Addon;
+      const failed = addon.selfTest?.() ?? null;
+      if (failed) {
+        errors.push(`${c.path}: failed its self-test (${failed})`);
+        continue;
+      }
+      return { addon, path: c.path, errors, source: c.source, reason: c.reason };
     } catch (e) {
-      errors.push(`${path}: ${(e as Error).message}`);
+      errors.push(`${c.path}: ${(e as Error).message}`);
     }
   }
-  return { addon: null, path: null, errors };
+  return { addon: null, path: null, errors, source: null, reason: `no addon loaded (${prebuild.reason})` };
 }
 
 let status: AddonStatus | undefined;

@@ -12,7 +12,8 @@ const FLAGS: Record<string, string> = {
 };
 
 export interface CpuReport {
-  source: 'cpuid' | '/proc/cpuinfo';
+  /** cpuid (x86-64) or hwcap (arm64, getauxval) from the addon; /proc/cpuinfo without it. */
+  source: 'cpuid' | 'hwcap' | '/proc/cpuinfo';
   features: Record<string, boolean>;
   /** XCR0 as read by xgetbv; null when only /proc/cpuinfo was available. */
   xcr0: number | null;
@@ -28,6 +29,13 @@ export function cpuinfoReport(text?: string): CpuReport | null {
     } catch {
       return null;
     }
+  }
+  const arm = /^Features\s*:(.*)$/m.exec(cpuinfo);
+  if (arm && !/^flags\s*:/m.test(cpuinfo)) {
+    // arm64: the kernel's HWCAP names; no XCR0 there.
+    const have = new Set(arm[1]!.trim().split(/\s+/));
+    return { source: '/proc/cpuinfo', features: { aes: have.has('aes'), pmull: have.has('pmull') }, xcr0: null,
+      osYmm: false, osZmm: false };
   }
   const line = /^flags\s*:(.*)$/m.exec(cpuinfo);
   if (!line) return null;

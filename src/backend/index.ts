@@ -1,6 +1,6 @@
 /** Backend selection: native when the addon loads, else noble, said once on stderr. */
 import { invalidArg, isWeightsealError } from '../errors.js';
-import { addonStatus } from './addon.js';
+import { addonStatus, type AddonSource } from './addon.js';
 import { cpuinfoReport, type CpuReport } from './cpuinfo.js';
 import { chosenKernel, nativeBackend } from './native.js';
 import { nobleBackend } from './noble.js';
@@ -30,7 +30,8 @@ export function defaultBackend(): Backend {
     return nobleBackend;
   }
   if (!chosenKernel()) {
-    warnFallback('this CPU has no AES-NI/PCLMULQDQ');
+    warnFallback(process.arch === 'arm64' ? 'this CPU has no ARMv8 AES/PMULL instructions'
+      : 'this CPU has no AES-NI/PCLMULQDQ');
     return nobleBackend;
   }
   // A forced but unsupported WEIGHTSEAL_KERNEL is an error, not a silent fallback.
@@ -53,7 +54,13 @@ export interface Info {
   backend: BackendName;
   kernel: string | null;
   forcedKernel: string | null;
-  addon: { loaded: boolean; path: string | null; errors: string[] };
+  addon: {
+    loaded: boolean; path: string | null; errors: string[];
+    /** 'prebuild' (shipped in the package), 'build' (compiled at install), 'env' (WEIGHTSEAL_ADDON), or null. */
+    source: AddonSource | null;
+    /** Why that one loaded, or why none did. */
+    reason: string;
+  };
   /** From the addon's cpuid/xgetbv, else /proc/cpuinfo (so a failed load still shows the CPU); null if neither. */
   cpu: CpuReport | null;
   kernels: { name: string; supported: boolean }[];
@@ -63,7 +70,7 @@ export interface Info {
 
 /** What weightseal sees on this machine: CPU, OS vector state, kernel, addon load errors. */
 export function info(): Info {
-  const { addon, path, errors } = addonStatus();
+  const { addon, path, errors, source, reason } = addonStatus();
   const native = addon?.info() ?? null;
   let backend: BackendName = 'noble';
   let kernel: string | null = null;
@@ -80,9 +87,9 @@ export function info(): Info {
     backend,
     kernel,
     forcedKernel: process.env.WEIGHTSEAL_KERNEL ?? null,
-    addon: { loaded: !!addon, path, errors: allErrors },
+    addon: { loaded: !!addon, path, errors: allErrors, source, reason },
     cpu: native ? {
-      source: 'cpuid',
+      source: process.arch === 'arm64' ? 'hwcap' : 'cpuid',
       features: native.features,
       xcr0: native.os.xcr0,
       osYmm: native.os.ymm,

@@ -12,6 +12,8 @@ import { transformFile as transformFileWith } from '../io/files.js';
 import { checkOptions, resolveKeys, resolveTuning } from '../pipeline/options.js';
 import { pick } from '../safetensors/engine.js';
 import type { Key, SourceOptions } from '../safetensors/source.js';
+import { isRemoteUrl, openRemote, type RangedObject, type RemoteOptions } from '../remote/open.js';
+import { redactUrl } from '../remote/redact.js';
 import { trackTemp, untrackTemp } from './cleanup.js';
 import { progressBar } from './progress.js';
 
@@ -24,7 +26,7 @@ export interface FileResult {
   gbps: number;
 }
 
-export interface FileOpOptions extends SourceOptions {
+export interface FileOpOptions extends SourceOptions, RemoteOptions {
   overwrite?: boolean;
   progress?: boolean;
   /** Told about each stale temporary file removed from OUT's directory. */
@@ -54,19 +56,36 @@ function expectedOut(mode: 'seal' | 'open', size: number): number {
 /** Seals or opens IN into OUT (or, for verify, into nothing), with a progress bar. */
 export async function transformFile(mode: 'seal' | 'open', input: string, output: string | null,
   key: Key, opts: FileOpOptions): Promise<FileResult> {
-  const size = await inputSize(input);
+  // A URL input is opened here (one request) for its size; the pipeline reads it in parallel ranges.
+  const remote: RangedObject | null = isRemoteUrl(input) ? await openRemote(input, opts) : null;
+  try {
+    return await transformWith(mode, remote ?? input, remote?.size ?? await inputSize(input), output, key, opts);
+  } finally {
+    await remote?.close();
+  }
+}
+
+/** What the command shows of a path or URL: a URL without its query string or user info. */
+export function shown(where: string): string {
+  return isRemoteUrl(where) ? redactUrl(where) : where;
+}
+
+async function transformWith(mode: 'seal' | 'open', src: string | RangedObject, size: number, output: string | null,
+  key: Key, opts: FileOpOptions): Promise<FileResult> {
+  const input = typeof src === 'string' ? src : src.name;
   const o = checkOptions(pick(opts));
   const bar = progressBar(output === null ? 'verify' : mode, expectedOut(mode, size), opts.progress ?? false);
   try {
-    const r = await transformFileWith(mode, input, output, resolveKeys(key, o), resolveTuning(o),
+    const r = await transformFileWith(mode, src, output, resolveKeys(key, o), resolveTuning(o),
       opts.overwrite ?? false, {
         progress: (n) => bar.update(n),
         tempCreated: trackTemp,
         tempDone: untrackTemp,
         swept: (path, pid) => opts.say?.(`removed stale temporary file ${path} (its process ${pid} is gone)`),
         overwriteHint: 'pass --overwrite to replace it',
-      });
-    return { input, output, bytesIn: size, bytesOut: r.bytesOut, seconds: r.seconds, gbps: size / r.seconds / 1e9 };
+      }, opts);
+    return { input: shown(input), output: output === null ? null : shown(output), bytesIn: size, bytesOut: r.bytesOut,
+      seconds: r.seconds, gbps: size / r.seconds / 1e9 };
   } finally {
     bar.stop();
   }

@@ -39,6 +39,8 @@ interface CommonOpts {
   quiet?: boolean;
   json?: boolean;
   plaintext?: boolean;
+  header?: string[];
+  connections?: number;
 }
 
 function positiveInt(name: string) {
@@ -62,6 +64,26 @@ function withKey(cmd: Command): Command {
     .addOption(new Option('--backend <name>', 'AES-GCM implementation').choices(['native', 'noble', 'node']));
 }
 
+/** http(s):// and s3:// inputs (src/remote): request headers and parallel connections. */
+function withRemote(cmd: Command): Command {
+  return cmd
+    .option('--header <name: value>', 'request header for http(s):// inputs, e.g. "Authorization: Bearer ..." (repeatable)',
+      (v: string, prev: string[] = []) => [...prev, v])
+    .option('--connections <n>', 'parallel ranged requests for a URL input (default 8)', positiveInt('--connections'));
+}
+
+/** --header lines as a headers object; a line without "name: value" is a usage error. */
+function headersOf(lines: string[] | undefined): Record<string, string> | undefined {
+  if (!lines) return undefined;
+  const out: Record<string, string> = {};
+  for (const l of lines) {
+    const i = l.indexOf(':');
+    if (i <= 0) throw new UsageError('--header must look like "Name: value"');
+    out[l.slice(0, i).trim()] = l.slice(i + 1).trim();
+  }
+  return out;
+}
+
 function withOutput(cmd: Command): Command {
   return cmd
     .option('-q, --quiet', 'no progress bar or summary')
@@ -82,7 +104,8 @@ export async function runCli(argv: string[], io: CliIO = processIO): Promise<num
   const warn = (o: CommonOpts) => (line: string) => { if (!o.quiet || line.startsWith('warning')) io.err(line); };
   const keyOf = async (o: CommonOpts) => {
     const k = await loadKey({ keyFile: o.keyFile, keyEnv: o.keyEnv }, warn(o));
-    return { key: k.key, opts: { suite: o.suite ?? k.suite, context: o.context, threads: o.threads, backend: o.backend } };
+    return { key: k.key, opts: { suite: o.suite ?? k.suite, context: o.context, threads: o.threads, backend: o.backend,
+      headers: headersOf(o.header), connections: o.connections } };
   };
 
   const program = new Command('weightseal')
@@ -104,24 +127,24 @@ export async function runCli(argv: string[], io: CliIO = processIO): Promise<num
     });
 
   for (const mode of ['seal', 'open'] as const) {
-    withOutput(withKey(program.command(`${mode} <in> <out>`)
+    withOutput(withRemote(withKey(program.command(`${mode} <in> <out>`)
       .description(mode === 'seal' ? 'encrypt IN into OUT' : 'decrypt and authenticate IN into OUT')
-      .option('--overwrite', 'replace OUT if it exists')))
+      .option('--overwrite', 'replace OUT if it exists'))))
       .action(async (input: string, output: string, o: CommonOpts) => {
         const { key, opts } = await keyOf(o);
         installSignalCleanup((l) => io.err(l));
         const r = await transformFile(mode, input, output, key,
           { ...opts, overwrite: o.overwrite, progress: !o.quiet && !o.json, say: warn(o) });
-        emit(o, r, `${mode === 'seal' ? 'sealed' : 'opened'} ${input} -> ${output}: ${gbps(r)}`);
+        emit(o, r, `${mode === 'seal' ? 'sealed' : 'opened'} ${r.input} -> ${r.output}: ${gbps(r)}`);
       });
   }
 
-  withOutput(withKey(program.command('verify <in>')
-    .description('authenticate every chunk of IN; writes nothing')))
+  withOutput(withRemote(withKey(program.command('verify <in>')
+    .description('authenticate every chunk of IN; writes nothing'))))
     .action(async (input: string, o: CommonOpts) => {
       const { key, opts } = await keyOf(o);
       const r = await transformFile('open', input, null, key, { ...opts, progress: !o.quiet && !o.json });
-      emit(o, { ...r, authenticated: true }, `${input}: OK, all ${r.bytesOut} plaintext bytes authenticated: ${gbps(r)}`);
+      emit(o, { ...r, authenticated: true }, `${r.input}: OK, all ${r.bytesOut} plaintext bytes authenticated: ${gbps(r)}`);
     });
 
   withKey(program.command('run <model> [command...]')
@@ -133,12 +156,13 @@ export async function runCli(argv: string[], io: CliIO = processIO): Promise<num
       code = await runWithModel(model, command, { key, opts, quiet: !!o.quiet, say: (l) => io.err(l) });
     });
 
-  withOutput(withKey(program.command('inspect <in>')
+  withOutput(withRemote(withKey(program.command('inspect <in>')
     .description('tensor table of a sealed safetensors file (decrypts only its header)')
-    .option('--plaintext', 'IN is an unsealed .safetensors file (no key)')))
+    .option('--plaintext', 'IN is an unsealed .safetensors file (no key)'))))
     .action(async (input: string, o: CommonOpts) => {
       const sealed = !o.plaintext;
-      const { key, opts } = sealed ? await keyOf(o) : { key: null, opts: {} };
+      const { key, opts } = sealed ? await keyOf(o) :
+        { key: null, opts: { headers: headersOf(o.header), connections: o.connections } };
       const r = await inspect(input, key, opts);
       if (o.json) io.out(JSON.stringify({ ok: true, ...r }, null, 2));
       else io.out(formatInspect(r));

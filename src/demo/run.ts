@@ -18,6 +18,7 @@ import { progressBar } from '../cli/progress.js';
 import type { CliIO } from '../cli/program.js';
 import { runComparison } from './compare.js';
 import { generateModel } from './model.js';
+import { remoteLoad } from './remote.js';
 import { comparisonTable, machine, stepsTable, writeReports, type DemoResults, type Step } from './report.js';
 
 export interface DemoOptions {
@@ -125,6 +126,7 @@ export async function runDemo(o: DemoOptions, io: CliIO): Promise<DemoResults> {
     await rm(paths.opened, { force: true });
 
     steps.push(await randomAccess(paths, key, say));
+    steps.push(...await remoteLoad(paths.sealed, key, say));
 
     say(`\ncomparing backends (in-memory pipeline, 1 thread and all cores)...`);
     const comparison = await runComparison({

@@ -11,7 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { WeightsealError, invalidArg, ioError } from '../errors.js';
 import { runPipeline, type Keys, type Mode, type Tuning } from '../pipeline/engine.js';
 import { describe } from '../validate.js';
-import { FileSource, isFileHandle } from './sources.js';
+import { FileSource, isFileHandle, type ByteSource } from './sources.js';
+import { RangedObject, isRemoteUrl, remoteByteSource, type RemoteOptions } from '../remote/open.js';
+import { remoteTuning } from '../remote/tuning.js';
 import { exists, publish, sweepStaleTemps, tempPathFor } from './temp.js';
 
 export interface FileResult {
@@ -66,14 +68,30 @@ async function writeAll(fh: FileHandle, path: string, view: Uint8Array, position
  * whole pipeline, authenticating every chunk, and writes nothing.
  */
 export async function transformFile(mode: Mode, src: unknown, dst: unknown, keys: Keys | null, tuning: Tuning,
-  overwrite: boolean, hooks: FileHooks = {}): Promise<FileResult> {
+  overwrite: boolean, hooks: FileHooks = {}, remoteOpts: RemoteOptions = {}): Promise<FileResult> {
   const t0 = performance.now();
+  if (isRemoteUrl(dst)) {
+    // s3:// destination: a multipart upload, never a partial object (src/remote/upload.ts).
+    const { sealFileToRemote } = await import('../remote/upload.js');
+    if (!isFileHandle(src)) pathArg(src, 'src');
+    const source = await FileSource.open(isFileHandle(src) ? src : pathArg(src, 'src'));
+    try {
+      const r = await sealFileToRemote(mode, source, dst, keys!, tuning, overwrite, remoteOpts, hooks.progress);
+      return { bytesIn: r.bytesIn, bytesOut: r.bytesOut, seconds: (performance.now() - t0) / 1000 };
+    } finally {
+      await source.close().catch(() => {});
+    }
+  }
   const dstPath = dst === null ? null : pathArg(dst, 'dst');
   if (typeof overwrite !== 'boolean') throw invalidArg(`overwrite must be a boolean, got ${describe(overwrite)}`);
-  if (!isFileHandle(src)) pathArg(src, 'src'); // a bad argument fails before the filesystem is touched
+  // http(s):// and s3:// sources (or an open remote object) are read as parallel ranges (src/remote).
+  const remote = isRemoteUrl(src) || src instanceof RangedObject;
+  if (!remote && !isFileHandle(src)) pathArg(src, 'src'); // a bad argument fails before the filesystem is touched
   const refuse = (p: string) => existsError(p, hooks.overwriteHint);
   if (dstPath !== null && !overwrite && (await exists(dstPath))) throw refuse(dstPath);
-  const source = await FileSource.open(isFileHandle(src) ? src : pathArg(src, 'src'));
+  if (remote) tuning = remoteTuning(tuning, remoteOpts as RemoteOptions & { inflight?: number });
+  const source: ByteSource = remote ? await remoteByteSource(src as string | URL | RangedObject, remoteOpts) :
+    await FileSource.open(isFileHandle(src) ? src : pathArg(src, 'src'));
   let tmp: string | null = null;
   let out: FileHandle | null = null;
   let bytesOut = 0;

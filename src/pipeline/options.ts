@@ -17,7 +17,7 @@ export interface PipelineOptions {
   /** 'cobblestone-256' (default, 32-byte key) or 'cobblestone-128' (16-byte key). */
   suite?: Suite;
   /** Bound into the key derivation; must match at open. Bytes, or a string taken as UTF-8. */
-  context?: Uint8Array | string;
+  context?: ArrayBufferView | string;
   /** Worker threads (default: os.availableParallelism()); 1 runs inline, without workers. */
   threads?: number;
   /** Which AES-GCM implementation runs it (default: native, else noble). */

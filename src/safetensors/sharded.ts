@@ -46,9 +46,22 @@ async function indexText(path: string, key: Key | null, opts: SourceOptions): Pr
 }
 
 export async function openIndex(path: string, key: Key | null, opts: SourceOptions): Promise<ShardIndex> {
+  const dir = dirname(path);
+  return parseIndex(await indexText(path, key, opts), path, (file) => {
+    const norm = normalize(file);
+    if (isAbsolute(file) || norm.startsWith('..' + sep) || norm === '..' || file.includes('\0')) return null;
+    return join(dir, norm);
+  });
+}
+
+/**
+ * weight_map checked and grouped by shard; `resolve` turns a shard name into where to read it,
+ * or null when the name points outside the index's directory.
+ */
+export function parseIndex(text: string, path: string, resolve: (file: string) => string | null): ShardIndex {
   let raw: unknown;
   try {
-    raw = JSON.parse(await indexText(path, key, opts));
+    raw = JSON.parse(text);
   } catch (e) {
     if (e instanceof SyntaxError) throw bad(path, `index is not valid JSON (${e.message})`);
     throw e;
@@ -58,18 +71,17 @@ export async function openIndex(path: string, key: Key | null, opts: SourceOptio
     throw bad(path, 'index has no "weight_map" object');
   }
   const metadata = (raw as { metadata?: unknown }).metadata;
-  const dir = dirname(path);
   const byName = new Map<string, IndexShard>();
   for (const [tensor, file] of Object.entries(weightMap as Record<string, unknown>)) {
     if (typeof file !== 'string' || file.length === 0) {
       throw bad(path, `weight_map["${tensor}"] must be a shard file name`);
     }
-    const norm = normalize(file);
-    if (isAbsolute(file) || norm.startsWith('..' + sep) || norm === '..' || file.includes('\0')) {
+    const resolved = byName.get(file)?.path ?? resolve(file);
+    if (resolved === null) {
       throw bad(path, `weight_map["${tensor}"] = "${file}" points outside the index's directory`);
     }
     let shard = byName.get(file);
-    if (!shard) byName.set(file, shard = { name: file, path: join(dir, norm), expected: new Set() });
+    if (!shard) byName.set(file, shard = { name: file, path: resolved, expected: new Set() });
     shard.expected.add(tensor);
   }
   if (byName.size === 0) throw bad(path, 'weight_map is empty');
