@@ -550,7 +550,7 @@ void fuzz_race(Input& in) {
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  for (const ws::Kernel* k : {&ws::kKernelAesni, &ws::kKernelVaes256, &ws::kKernelVaes512}) {
+  for (const ws::Kernel* k : ws::all_kernels()) {
     if (ws::cpu_supports(*k)) g_kernels.push_back(k);
   }
   std::fprintf(stderr, "gcm_fuzz: kernels:");
