@@ -122,8 +122,16 @@ describe('SealedSafetensors over HTTP', () => {
     const weightMap: Record<string, string> = {};
     for (const t of MODEL.slice(0, 4)) weightMap[t.name] = 'model-00001-of-00002.safetensors';
     for (const t of MODEL.slice(4)) weightMap[t.name] = 'model-00002-of-00002.safetensors';
-    server.set('/shards/model.safetensors.index.json',
-      new TextEncoder().encode(JSON.stringify({ metadata: { total_size: 1 }, weight_map: weightMap })));
+    // With a key the index is sealed too (never sniffed: a salt can start with '{').
+    const indexJson = new TextEncoder().encode(JSON.stringify({ metadata: { total_size: 1 }, weight_map: weightMap }));
+    server.set('/shards/model.safetensors.index.json', sealInline(key, indexJson));
+    server.set('/shards/plain.safetensors.index.json', indexJson);
+    await expect(SealedSafetensors.open(server.url('/shards/plain.safetensors.index.json'), key))
+      .rejects.toMatchObject({ code: 'ERR_WRONG_KEY_OR_CONTEXT' });
+    const plain = await SealedSafetensors.open(server.url('/shards/plain.safetensors.index.json'), key,
+      { plaintextIndex: true });
+    expect(plain.tensors().length).toBe(MODEL.length);
+    await plain.close();
     const m = await SealedSafetensors.open(server.url('/shards/model.safetensors.index.json', '?sig=abc'), key);
     try {
       expect(m.tensors().length).toBe(MODEL.length);
@@ -139,7 +147,7 @@ describe('SealedSafetensors over HTTP', () => {
   it('refuses shard names that leave the index\'s directory', async () => {
     server.set('/bad/model.safetensors.index.json',
       new TextEncoder().encode(JSON.stringify({ weight_map: { embed: '../m/model.safetensors' } })));
-    await expect(SealedSafetensors.open(server.url('/bad/model.safetensors.index.json'), key))
+    await expect(SealedSafetensors.open(server.url('/bad/model.safetensors.index.json'), key, { plaintextIndex: true }))
       .rejects.toMatchObject({ code: 'ERR_BAD_SAFETENSORS' });
   });
 

@@ -32,7 +32,7 @@ describe.skipIf(skip)('nginx on loopback', () => {
     await nginx.put('/sharded/model-00002-of-00002.safetensors', sealInline(key, b.bytes));
     const weight_map: Record<string, string> = {};
     MODEL.forEach((t, i) => { weight_map[t.name] = i < 5 ? 'model-00001-of-00002.safetensors' : 'model-00002-of-00002.safetensors'; });
-    await nginx.put('/sharded/model.safetensors.index.json', new TextEncoder().encode(JSON.stringify({ weight_map })));
+    await nginx.put('/sharded/model.safetensors.index.json', sealInline(key, new TextEncoder().encode(JSON.stringify({ weight_map }))));
   });
   afterAll(async () => {
     await nginx?.stop();
