@@ -3,7 +3,7 @@
  * (the OpenSSL inside this node binary, called from the addon with no allocation),
  * node:crypto, @noble/ciphers, the CTR-only ceiling of the fastest kernel, and memcpy.
  *
- *   npm run bench:kernels [-- --json FILE] [--quick] [--no-markdown]
+ *   npm run bench:kernels [-- --json FILE] [--quick] [--write-docs]
  *
  * Every figure is from this run; ratios compare rows of this run only (STYLE habit 9).
  */
@@ -14,6 +14,7 @@ import { addonStatus } from '../src/backend/addon.js';
 import { chunkNonce } from '../src/backend/chunks.js';
 import { nativeBackend, supportedKernels, type NativeGcmKey } from '../src/backend/native.js';
 import {
+  mayWriteDocs,
   GB, fmt, machineLine, markdownTable, parseFlags, ratio, table, writeBenchmarksSection, writeJson,
 } from './report.js';
 
@@ -239,7 +240,7 @@ async function main(): Promise<void> {
   const { text, markdown } = report(rows);
   console.log(`\n${text}`);
   if (flags.json) writeJson(flags.json, rows);
-  if (!flags.quick && !flags.noMarkdown) {
+  if (mayWriteDocs(flags)) {
     console.log(`\nwrote ${writeBenchmarksSection('kernels', markdown)}`);
     console.log(`wrote ${writeBenchmarksSection('readme-kernels', readmeSummary(rows), 'README.md')}`);
   }

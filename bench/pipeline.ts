@@ -8,7 +8,7 @@
  * for its peak RSS. Files: sealFile/openFile of a 2 GiB file against a plain read-write copy
  * through the same pipeline, and fs.copyFile.
  *
- *   npm run bench:pipeline [-- --json FILE] [--quick] [--no-markdown] [--dir DIR]
+ *   npm run bench:pipeline [-- --json FILE] [--quick] [--write-docs] [--dir DIR]
  *
  * Every figure comes from this run; ratios compare rows of this run only (STYLE habit 9).
  */
@@ -26,7 +26,7 @@ import { runPipeline, type Keys, type Mode, type Sink, type Tuning } from '../sr
 import { DEFAULT_SLOT_BYTES } from '../src/pipeline/options.js';
 import { closePool } from '../src/pipeline/pool.js';
 import { SOURCE_PERIOD, discard, tuning, withPeakRss } from './pipeline-child.js';
-import { GB, fmt, machineLine, markdownTable, parseFlags, table, writeBenchmarksSection, writeJson } from './report.js';
+import { GB, fmt, machineLine, markdownTable, mayWriteDocs, parseFlags, table, writeBenchmarksSection, writeJson } from './report.js';
 import { RepeatingSource, repeatingBuffer } from './stream-sources.js';
 import { filePhase as inputFilePhase, ordinaryPhase, type InputRow } from './pipeline-inputs.js';
 import { smallMessages, startup, type SmallRow, type StartupRow } from './pipeline-small.js';
@@ -405,7 +405,7 @@ async function main(): Promise<void> {
     const kernelOneCore = Object.fromEntries(Object.entries(oneCore).map(([k, v]) => [k, v.warm]));
     writeJson(flags.json, { machine: machineLine(), kernelOneCore, oneCore, rows, inputs, small, startup: start });
   }
-  if (!flags.quick && !flags.noMarkdown) {
+  if (mayWriteDocs(flags)) {
     console.log(`\nwrote ${writeBenchmarksSection('pipeline-inputs', targets.markdown)}`);
     console.log(`\nwrote ${writeBenchmarksSection('pipeline', markdown)}`);
     console.log(`wrote ${writeBenchmarksSection('readme-pipeline', readme, 'README.md')}`);

@@ -12,17 +12,23 @@ export interface Flags {
   json: string | null;
   quick: boolean;
   noMarkdown: boolean;
+  /**
+   * Update BENCHMARKS.md and README.md (only on request, only in a git checkout: the command
+   * `weightseal bench` never passes it, so an installed package's docs are never rewritten).
+   */
+  writeDocs: boolean;
   rest: string[];
 }
 
 export function parseFlags(argv = process.argv.slice(2)): Flags {
-  const flags: Flags = { json: null, quick: false, noMarkdown: false, rest: [] };
+  const flags: Flags = { json: null, quick: false, noMarkdown: false, writeDocs: false, rest: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--json') flags.json = argv[++i] ?? null;
     else if (a.startsWith('--json=')) flags.json = a.slice(7);
     else if (a === '--quick') flags.quick = true;
     else if (a === '--no-markdown') flags.noMarkdown = true;
+    else if (a === '--write-docs') flags.writeDocs = true;
     else flags.rest.push(a);
   }
   return flags;
@@ -52,6 +58,16 @@ export function machineLine(): string {
 export function writeJson(path: string, data: unknown): void {
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, JSON.stringify(data, null, 2) + '\n');
+}
+
+/** Whether this run may write the docs: asked for, a full run, and the package is a git checkout. */
+export function mayWriteDocs(flags: Flags): boolean {
+  if (!flags.writeDocs || flags.quick || flags.noMarkdown) return false;
+  if (!existsSync(join(packageRoot(), '.git'))) {
+    console.log('not writing docs: --write-docs updates a repository checkout, and this package is not one');
+    return false;
+  }
+  return true;
 }
 
 /** Replaces the text between `<!-- name:start -->` and `<!-- name:end -->` in BENCHMARKS.md. */

@@ -4,6 +4,8 @@
 
 #include "async.h"
 #include "binding.h"
+#include "binding_keys.h"
+#include "hkdf.h"
 #include "cpu.h"
 #include "memfd.h"
 
@@ -14,10 +16,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeKey", ws::NativeKey::Define(env));
   exports.Set("OpensslGcm", ws::OpensslGcm::Define(env));
   exports.Set("ThreadPool", ws::ThreadPool::Define(env));
-  exports.Set("runOnce", Napi::Function::New<ws::RunOnce>(env, "runOnce"));
   exports.Set("memcpy", Napi::Function::New<ws::Memcpy>(env, "memcpy"));
   exports.Set("info", Napi::Function::New<ws::Info>(env, "info"));
   exports.Set("selfTest", Napi::Function::New<ws::SelfTest>(env, "selfTest"));
+  exports.Set("viewsOverlap", Napi::Function::New<ws::ViewsOverlap>(env, "viewsOverlap"));
+  if (ws::hkdf_available()) exports.Set("DerivedKeys", ws::DerivedKeys::Define(env));
   exports.Set("memfdCreate", Napi::Function::New<ws::MemfdCreate>(env, "memfdCreate"));
   exports.Set("memfdSeal", Napi::Function::New<ws::MemfdSeal>(env, "memfdSeal"));
   exports.Set("memfdSeals", Napi::Function::New<ws::MemfdSeals>(env, "memfdSeals"));

@@ -36,6 +36,4 @@ class ThreadPool : public Napi::ObjectWrap<ThreadPool> {
   bool tsfn_live_ = false;
 };
 
-Napi::Value RunOnce(const Napi::CallbackInfo& info);
-
 }  // namespace ws

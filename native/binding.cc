@@ -2,6 +2,7 @@
 // messages (src/backend/native.ts); these checks only re-assert invariants so that no call
 // can read or write outside the buffers it was given.
 #include "binding.h"
+#include "binding_keys.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -87,10 +88,16 @@ Napi::Function NativeKey::Define(Napi::Env env) {
                       InstanceAccessor<&NativeKey::KernelName>("kernel")});
 }
 
-// new NativeKey(rawKey: Uint8Array(16|32), kernel: string)
+// new NativeKey(rawKey: Uint8Array(16|32) | DerivedKeys, kernel: string). From a DerivedKeys
+// the key goes from native memory to native memory: it never exists in the JS heap.
 NativeKey::NativeKey(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeKey>(info) {
   Bytes raw;
-  if (!args_bytes(info, 0, {&raw})) return;
+  const uint8_t* derived = nullptr;
+  if (DerivedKeys::KeyOf(info[0], &derived, &raw.n)) {
+    raw.p = const_cast<uint8_t*>(derived);
+  } else if (!args_bytes(info, 0, {&raw})) {
+    return;
+  }
   if (raw.n != 16 && raw.n != 32) {
     fail(info.Env(), "key must be 16 or 32 bytes");
     return;

@@ -52,11 +52,13 @@ size_t chunk_len(size_t pt_len, size_t chunk, uint64_t i) {
 void seal_chunks(const Kernel& k, const GcmKey* key, const uint8_t base_nonce[12],
                  uint64_t first_index, const uint8_t* in, size_t pt_len, size_t chunk,
                  uint64_t n_chunks, uint8_t* out) {
-  uint8_t nonce[12];
+  // Read once (gcm.h): every chunk's nonce comes from one copy of the caller's base nonce.
+  uint8_t base[12], nonce[12];
+  std::memcpy(base, base_nonce, sizeof base);
   for (uint64_t i = 0; i < n_chunks; i++) {
     size_t n = chunk_len(pt_len, chunk, i);
     uint8_t* dst = out + i * (chunk + kTagBytes);
-    chunk_nonce(base_nonce, first_index + i, nonce);
+    chunk_nonce(base, first_index + i, nonce);
     k.seal(key, nonce, sizeof nonce, nullptr, 0, in + i * chunk, dst, n, dst + n);
   }
 }
@@ -64,11 +66,12 @@ void seal_chunks(const Kernel& k, const GcmKey* key, const uint8_t base_nonce[12
 int64_t open_chunks(const Kernel& k, const GcmKey* key, const uint8_t base_nonce[12],
                     uint64_t first_index, const uint8_t* in, size_t pt_len, size_t chunk,
                     uint64_t n_chunks, uint8_t* out) {
-  uint8_t nonce[12];
+  uint8_t base[12], nonce[12];
+  std::memcpy(base, base_nonce, sizeof base);
   for (uint64_t i = 0; i < n_chunks; i++) {
     size_t n = chunk_len(pt_len, chunk, i);
     const uint8_t* src = in + i * (chunk + kTagBytes);
-    chunk_nonce(base_nonce, first_index + i, nonce);
+    chunk_nonce(base, first_index + i, nonce);
     if (!gcm_open(k, key, nonce, sizeof nonce, nullptr, 0, src, out + i * chunk, n, src + n)) {
       return static_cast<int64_t>(i);
     }

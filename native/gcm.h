@@ -24,6 +24,19 @@ struct alignas(64) GcmKey {
   alignas(64) uint8_t htable[4096];
 };
 
+// Read once (every kernel, now and later, e.g. armv8): the caller's memory may be a
+// SharedArrayBuffer that another thread writes during the call, so within one call
+//   - each byte of in, aad, iv, tag (and a chunk run's base nonce) is loaded from caller
+//     memory exactly once;
+//   - open hashes and decrypts the same loaded value (one register, or a copy in the
+//     kernel's own stack), never a second load of the same input bytes;
+//   - seal hashes the ciphertext it holds (register or own stack copy), never bytes read
+//     back from out, which is only ever written;
+//   - partial blocks are copied once into a private buffer (or loaded once with a mask)
+//     and used from there.
+// A value loaded from caller memory and used twice goes through an empty asm (see
+// load_once in the x86 kernels), so the compiler cannot re-load it instead of spilling it.
+// native/test/race_test.cc checks this with a second thread writing during calls.
 struct Kernel {
   const char* name;
   // key_len is 16 or 32 (checked by the caller).

@@ -22,6 +22,14 @@ inline __m128i bswap_mask() {
 inline __m128i load(const uint8_t* p) {
   return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
 }
+// A load from caller memory (gcm.h, "read once"). The empty asm makes the value opaque, so
+// every use is of this one register, or of a spill to our own stack: the compiler cannot
+// drop the register and load again from p, as it may for a plain load with two uses.
+inline __m128i load_once(const uint8_t* p) {
+  __m128i v = load(p);
+  __asm__("" : "+x"(v));
+  return v;
+}
 inline void store(uint8_t* p, __m128i v) { _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v); }
 inline __m128i clmul00(__m128i a, __m128i b) { return _mm_clmulepi64_si128(a, b, 0x00); }
 inline __m128i clmul11(__m128i a, __m128i b) { return _mm_clmulepi64_si128(a, b, 0x11); }
@@ -126,13 +134,21 @@ inline __m128i ctr_block(__m128i ctr_le, int i, __m128i bs) {
   return _mm_shuffle_epi8(_mm_add_epi32(ctr_le, _mm_set_epi32(0, 0, 0, i)), bs);
 }
 
-// One 8-block CTR group on the keystream for counters ctr_le + 0..7, XORed with in into out.
-// When kHash, GHASH of the 8 blocks at hash_src is interleaved with the rounds; all of
-// hash_src and in are read before out is written, so in == out and hash_src == out work.
-template <int R, bool kHash>
+// What a CTR group hashes besides encrypting: nothing (plain CTR), the 8 blocks at
+// hash_src (sealing: the previous group's ciphertext, kept in our own stack buffer), or its
+// own input (opening).
+enum class Hash { kNone, kOther, kInput };
+
+// One 8-block CTR group on the keystream for counters ctr_le + 0..7, XORed with in into out,
+// the result also written to copy when it is not null. GHASH steps run between the rounds.
+// Each input block is loaded once: opening hashes and decrypts that one register, so the
+// bytes authenticated are the bytes decrypted even if another thread writes in meanwhile.
+// hash_src is read before copy is written, so hash_src == copy works, and in == out.
+template <int R, Hash kHash>
 __attribute__((always_inline)) inline void ctr_group(const GcmKey* key, __m128i ctr_le,
                                                      const uint8_t* in, uint8_t* out,
-                                                     const uint8_t* hash_src, __m128i& acc) {
+                                                     const uint8_t* hash_src, uint8_t* copy,
+                                                     __m128i& acc) {
   const __m128i* rk = reinterpret_cast<const __m128i*>(key->round_keys);
   const HTable* t = htab(key);
   const __m128i bs = bswap_mask();
@@ -148,28 +164,41 @@ __attribute__((always_inline)) inline void ctr_group(const GcmKey* key, __m128i 
 #pragma GCC unroll 8
     for (int j = 0; j < 8; ++j) b[j] = _mm_xor_si128(ctr_block(ctr_le, j, bs), rk[0]);
   }
+  // The last round's AddRoundKey is an XOR, so folding the data into the round key
+  // takes the data XOR off the critical path.
+  __m128i last[8];
   __m128i lo = _mm_setzero_si128(), mi = lo, hi = lo;
 #pragma GCC unroll 14
   for (int r = 1; r < R; ++r) {
 #pragma GCC unroll 8
     for (int j = 0; j < 8; ++j) b[j] = _mm_aesenc_si128(b[j], rk[r]);
-    if (kHash && r <= 8) {
+    if (kHash != Hash::kNone && r <= 8) {
       // Block 0, which takes the previous group's GHASH result, goes last so the previous
       // reduction has the whole group to finish.
       const int j = r & 7;
-      __m128i x = _mm_shuffle_epi8(load(hash_src + 16 * j), bs);
+      __m128i d;
+      if (kHash == Hash::kInput) {
+        d = load_once(in + 16 * j);
+        last[j] = _mm_xor_si128(rk[R], d);
+      } else {
+        d = load(hash_src + 16 * j);
+      }
+      __m128i x = _mm_shuffle_epi8(d, bs);
       if (j == 0) x = _mm_xor_si128(x, acc);
       mul_acc(x, t->pow[j], t->kar[j], lo, mi, hi);
     }
   }
-  if (kHash) acc = reduce(lo, mi, hi);
-  // The last round's AddRoundKey is an XOR, so folding the data into the round key
-  // takes the data XOR off the critical path.
-  __m128i last[8];
+  if (kHash != Hash::kNone) acc = reduce(lo, mi, hi);
+  if (kHash != Hash::kInput) {
 #pragma GCC unroll 8
-  for (int j = 0; j < 8; ++j) last[j] = _mm_xor_si128(rk[R], load(in + 16 * j));
+    for (int j = 0; j < 8; ++j) last[j] = _mm_xor_si128(rk[R], load_once(in + 16 * j));
+  }
 #pragma GCC unroll 8
-  for (int j = 0; j < 8; ++j) store(out + 16 * j, _mm_aesenclast_si128(b[j], last[j]));
+  for (int j = 0; j < 8; ++j) {
+    const __m128i c = _mm_aesenclast_si128(b[j], last[j]);
+    store(out + 16 * j, c);
+    if (copy) store(copy + 16 * j, c);
+  }
 }
 
 // Encrypts or decrypts the final 1..127 bytes through a stack buffer and hashes their
@@ -204,18 +233,20 @@ __m128i crypt(const GcmKey* key, __m128i ctr_le, __m128i acc, const uint8_t* in,
   size_t pos = 0;
   if (kEnc) {
     // Sealing hashes ciphertext, so each group's GHASH runs during the next group's rounds.
+    // It hashes the copy in ct, never out: another thread may have changed out since.
     if (len >= 128) {
-      ctr_group<R, false>(key, ctr_le, in, out, nullptr, acc);
+      alignas(16) uint8_t ct[128];
+      ctr_group<R, Hash::kNone>(key, ctr_le, in, out, nullptr, ct, acc);
       ctr_le = _mm_add_epi32(ctr_le, eight);
       for (pos = 128; len - pos >= 128; pos += 128) {
-        ctr_group<R, true>(key, ctr_le, in + pos, out + pos, out + pos - 128, acc);
+        ctr_group<R, Hash::kOther>(key, ctr_le, in + pos, out + pos, ct, ct, acc);
         ctr_le = _mm_add_epi32(ctr_le, eight);
       }
-      acc = ghash_group(htab(key), acc, out + pos - 128, 8);
+      acc = ghash_group(htab(key), acc, ct, 8);
     }
   } else {
     for (; len - pos >= 128; pos += 128) {
-      ctr_group<R, true>(key, ctr_le, in + pos, out + pos, in + pos, acc);
+      ctr_group<R, Hash::kInput>(key, ctr_le, in + pos, out + pos, nullptr, nullptr, acc);
       ctr_le = _mm_add_epi32(ctr_le, eight);
     }
   }
@@ -268,7 +299,7 @@ void ctr_only(const GcmKey* key, const uint8_t iv[12], const uint8_t* in, uint8_
   __m128i unused = _mm_setzero_si128();
   size_t pos = 0;
   for (; len - pos >= 128; pos += 128) {
-    ctr_group<R, false>(key, ctr_le, in + pos, out + pos, nullptr, unused);
+    ctr_group<R, Hash::kNone>(key, ctr_le, in + pos, out + pos, nullptr, nullptr, unused);
     ctr_le = _mm_add_epi32(ctr_le, _mm_set_epi32(0, 0, 0, 8));
   }
   if (pos < len) {

@@ -36,6 +36,13 @@ inline __m256i bswap_mask() {
 }
 inline __m256i loadu(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 inline void storeu(void* p, __m256i v) { _mm256_storeu_si256(static_cast<__m256i*>(p), v); }
+// A load from caller memory (gcm.h, "read once"): the empty asm makes the value opaque, so
+// the compiler keeps this register (or spills it to our stack) rather than loading again.
+inline __m256i load_once(const void* p) {
+  __m256i v = loadu(p);
+  __asm__("" : "+x"(v));
+  return v;
+}
 inline __m256i xor256(__m256i a, __m256i b) { return _mm256_xor_si256(a, b); }
 inline __m128i xor128(__m128i a, __m128i b) { return _mm_xor_si128(a, b); }
 
@@ -111,13 +118,21 @@ inline __m256i aes_vec(const V256Table* t, __m256i b) {
   return _mm256_aesenclast_epi128(b, t->rk[R]);
 }
 
-// One 16-block group: keystream for the counters in ctr2 XORed with in into out. When
-// kHash, GHASH of the 16 blocks at hash_src runs between the rounds; hash_src and in are
-// read before out is written, so in == out and hash_src == out both work.
-template <int R, bool kHash>
+// What a CTR group hashes besides encrypting: nothing (plain CTR), the 16 blocks at
+// hash_src (sealing: the previous group's ciphertext, kept in our own stack buffer), or its
+// own input (opening).
+enum class Hash { kNone, kOther, kInput };
+
+// One 16-block group: keystream for the counters in ctr2 XORed with in into out, the result
+// also written to copy when it is not null; GHASH steps run between the rounds. Each input
+// vector is loaded once: opening hashes and decrypts that one register, so the bytes
+// authenticated are the bytes decrypted even if another thread writes in meanwhile.
+// hash_src is read before copy is written, so hash_src == copy works, and in == out.
+template <int R, Hash kHash>
 __attribute__((always_inline)) inline void ctr_group(const V256Table* t, __m256i ctr2,
                                                      const uint8_t* in, uint8_t* out,
-                                                     const uint8_t* hash_src, __m128i& acc) {
+                                                     const uint8_t* hash_src, uint8_t* copy,
+                                                     __m128i& acc) {
   const __m256i bs = bswap_mask();
   __m256i b[8];
   // While the counter's low byte cannot carry within the group (15 groups in 16), add to
@@ -133,6 +148,8 @@ __attribute__((always_inline)) inline void ctr_group(const V256Table* t, __m256i
 #pragma GCC unroll 8
     for (int v = 0; v < 8; ++v) b[v] = xor256(ctr_vec(ctr2, v, bs), t->rk[0]);
   }
+  // AddRoundKey of the last round is an XOR, so the data joins the round key there.
+  __m256i last[8];
   __m256i lo = _mm256_setzero_si256(), mi = lo, hi = lo;
   // GHASH steps per AES round: two fit AES-128's shorter schedule best, one AES-256's
   // (measured on Zen 5). Vector 0 takes the previous group's GHASH result, so it goes last.
@@ -142,23 +159,34 @@ __attribute__((always_inline)) inline void ctr_group(const V256Table* t, __m256i
     const __m256i k = t->rk[r];
 #pragma GCC unroll 8
     for (int v = 0; v < 8; ++v) b[v] = _mm256_aesenc_epi128(b[v], k);
-    if (kHash && r <= 8 / kPerRound) {
+    if (kHash != Hash::kNone && r <= 8 / kPerRound) {
 #pragma GCC unroll 2
       for (int q = 0; q < kPerRound; ++q) {
         const int v = ((r - 1) * kPerRound + q + 1) & 7;
-        __m256i d = _mm256_shuffle_epi8(loadu(hash_src + 32 * v), bs);
+        __m256i x;
+        if (kHash == Hash::kInput) {
+          x = load_once(in + 32 * v);
+          last[v] = xor256(t->rk[R], x);
+        } else {
+          x = loadu(hash_src + 32 * v);
+        }
+        __m256i d = _mm256_shuffle_epi8(x, bs);
         if (v == 0) d = xor256(d, _mm256_zextsi128_si256(acc));
         mul_acc(d, t->pow + 2 * v, t->kar + 2 * v, lo, mi, hi);
       }
     }
   }
-  if (kHash) acc = fold_reduce(lo, mi, hi);
-  // AddRoundKey of the last round is an XOR, so the data joins the round key there.
-  __m256i last[8];
+  if (kHash != Hash::kNone) acc = fold_reduce(lo, mi, hi);
+  if (kHash != Hash::kInput) {
 #pragma GCC unroll 8
-  for (int v = 0; v < 8; ++v) last[v] = xor256(t->rk[R], loadu(in + 32 * v));
+    for (int v = 0; v < 8; ++v) last[v] = xor256(t->rk[R], load_once(in + 32 * v));
+  }
 #pragma GCC unroll 8
-  for (int v = 0; v < 8; ++v) storeu(out + 32 * v, _mm256_aesenclast_epi128(b[v], last[v]));
+  for (int v = 0; v < 8; ++v) {
+    const __m256i c = _mm256_aesenclast_epi128(b[v], last[v]);
+    storeu(out + 32 * v, c);
+    if (copy) storeu(copy + 32 * v, c);
+  }
 }
 
 // The final 1..255 bytes through a stack buffer, with GHASH of their zero-padded ciphertext.
@@ -191,18 +219,20 @@ __m128i crypt(const V256Table* t, __m256i ctr2, __m128i acc, const uint8_t* in, 
   size_t pos = 0;
   if (kEnc) {
     // Sealing hashes ciphertext, so each group's GHASH runs during the next group's rounds.
+    // It hashes the copy in ct, never out: another thread may have changed out since.
     if (len >= 256) {
-      ctr_group<R, false>(t, ctr2, in, out, nullptr, acc);
+      alignas(32) uint8_t ct[256];
+      ctr_group<R, Hash::kNone>(t, ctr2, in, out, nullptr, ct, acc);
       ctr2 = _mm256_add_epi32(ctr2, sixteen);
       for (pos = 256; len - pos >= 256; pos += 256) {
-        ctr_group<R, true>(t, ctr2, in + pos, out + pos, out + pos - 256, acc);
+        ctr_group<R, Hash::kOther>(t, ctr2, in + pos, out + pos, ct, ct, acc);
         ctr2 = _mm256_add_epi32(ctr2, sixteen);
       }
-      acc = ghash_blocks(t, acc, out + pos - 256, 16);
+      acc = ghash_blocks(t, acc, ct, 16);
     }
   } else {
     for (; len - pos >= 256; pos += 256) {
-      ctr_group<R, true>(t, ctr2, in + pos, out + pos, in + pos, acc);
+      ctr_group<R, Hash::kInput>(t, ctr2, in + pos, out + pos, nullptr, nullptr, acc);
       ctr2 = _mm256_add_epi32(ctr2, sixteen);
     }
   }
@@ -284,7 +314,7 @@ void ctr_only(const V256Table* t, const uint8_t iv[12], const uint8_t* in, uint8
   __m128i unused = _mm_setzero_si128();
   size_t pos = 0;
   for (; len - pos >= 256; pos += 256) {
-    ctr_group<R, false>(t, ctr2, in + pos, out + pos, nullptr, unused);
+    ctr_group<R, Hash::kNone>(t, ctr2, in + pos, out + pos, nullptr, nullptr, unused);
     ctr2 = _mm256_add_epi32(ctr2, _mm256_set_epi32(0, 0, 0, 16, 0, 0, 0, 16));
   }
   if (pos < len) crypt_tail<R, true, false>(t, ctr2, unused, in + pos, out + pos, len - pos);

@@ -74,6 +74,13 @@ WS_INLINE __m512i xor3(__m512i a, __m512i b, __m512i c) {
 }
 WS_INLINE __m512i swap64(__m512i a) { return _mm512_shuffle_epi32(a, _MM_PERM_BADC); }
 WS_INLINE __m512i loadu(const uint8_t* p) { return _mm512_loadu_si512(p); }
+// Makes a value loaded from caller memory opaque (gcm.h, "read once"): the compiler must keep
+// this register, or spill it to our stack, and cannot load again from the caller's memory
+// for a second use, as it may for a plain load.
+WS_INLINE __m512i opaque(__m512i v) {
+  __asm__("" : "+v"(v));
+  return v;
+}
 WS_INLINE void storeu(uint8_t* p, __m512i v) { _mm512_storeu_si512(p, v); }
 template <int I>
 WS_INLINE __m512i clmul(__m512i a, __m512i b) { return _mm512_clmulepi64_epi128(a, b, I); }
@@ -290,7 +297,7 @@ WS_INLINE __m512i stitched_group(const Schedule<R>& ks, const Powers& hp, __m512
   const __m512i poly = bcast(gfpoly128());
   __m512i s[kVecs], e[kVecs];
   const __m512i* x = kEnc ? c : e;
-  for (int j = 0; j < kVecs; ++j) e[j] = loadu(in + 64 * j);
+  for (int j = 0; j < kVecs; ++j) e[j] = opaque(loadu(in + 64 * j));
   group_counters(ctr, ks.k[0], bsw, s);
   // GHASH is cut into kSteps small steps spread over the first R/2 AES rounds, so the
   // scheduler window holds both AES and clmul work (all GHASH before or after the rounds
@@ -408,7 +415,7 @@ void crypt(const GcmKey* key, const uint8_t* iv, size_t iv_len, const uint8_t* a
     mul_tail_acc(a, _mm512_zextsi128_si512(lens), h1, h1 + (kKarOff - kPowOff));
     for (size_t off = 0; off < n; off += 64) {
       const __mmask64 m = byte_mask(n - off);
-      const __m512i d = _mm512_maskz_loadu_epi8(m, in + off);
+      const __m512i d = opaque(_mm512_maskz_loadu_epi8(m, in + off));
       __m512i ct = ctr_xor1<R>(ks, ctr, bsw, d);
       ctr = _mm512_add_epi32(ctr, ctr_step());
       _mm512_mask_storeu_epi8(out + off, m, ct);

@@ -7,7 +7,7 @@
  */
 import { createHmac, KeyObject, randomFillSync } from 'node:crypto';
 import { WeightsealError, invalidArg } from './errors.js';
-import { describe, keyTypeMessage } from './validate.js';
+import { checkBytes, describe, keyTypeMessage } from './validate.js';
 
 export type Suite = 'cobblestone-256' | 'cobblestone-128';
 export const DEFAULT_SUITE: Suite = 'cobblestone-256';
@@ -37,6 +37,18 @@ export function checkSuite(suite: unknown = DEFAULT_SUITE): Suite {
   return suite;
 }
 
+/**
+ * The suite for a call: the one given, else the key's length decides (16 bytes:
+ * cobblestone-128, anything else: cobblestone-256, whose check then names a wrong length).
+ * The command follows the same rule, so a 16-byte key never needs `suite` spelled out.
+ */
+export function resolveSuite(suite: unknown, key: unknown): Suite {
+  if (suite !== undefined) return checkSuite(suite);
+  const n = key instanceof KeyObject && key.type === 'secret' ? key.symmetricKeySize :
+    key instanceof Uint8Array ? key.length : 0;
+  return n === 16 ? 'cobblestone-128' : DEFAULT_SUITE;
+}
+
 /** Keys come as bytes or a secret KeyObject, sized for the suite's AEAD. */
 export function inputKeyBytes(key: unknown, suite: Suite): Uint8Array {
   let bytes: Uint8Array;
@@ -44,7 +56,7 @@ export function inputKeyBytes(key: unknown, suite: Suite): Uint8Array {
     if (key.type !== 'secret') throw invalidArg(`key must be a secret KeyObject, got a ${key.type} key`);
     bytes = new Uint8Array(key.export());
   } else if (key instanceof Uint8Array) {
-    bytes = key;
+    bytes = checkBytes(key, 'key'); // detached or shrunk: ERR_INVALID_ARG, not "0 bytes"
   } else {
     throw invalidArg(keyTypeMessage('key', key));
   }
@@ -52,7 +64,7 @@ export function inputKeyBytes(key: unknown, suite: Suite): Uint8Array {
   if (bytes.length !== want) {
     const other = bytes.length === 16 ? " (use suite 'cobblestone-128' for a 16-byte key)" :
       bytes.length === 32 ? " (use suite 'cobblestone-256' for a 32-byte key)" :
-      bytes.length === 24 ? ' (AES-192 is not supported; make a key with `weightseal keygen`)' : '';
+      bytes.length === 24 ? ' (AES-192 is not supported; use a 32-byte key, e.g. crypto.randomBytes(32))' : '';
     if (key instanceof KeyObject) bytes.fill(0);
     throw invalidArg(`${suite} needs a ${want}-byte key, got ${bytes.length} bytes${other}`);
   }
@@ -63,7 +75,7 @@ export function inputKeyBytes(key: unknown, suite: Suite): Uint8Array {
 export function contextBytes(context: unknown): Uint8Array {
   if (context === undefined) return new Uint8Array(0);
   if (typeof context === 'string') return new TextEncoder().encode(context);
-  if (context instanceof Uint8Array) return context;
+  if (ArrayBuffer.isView(context)) return checkBytes(context, 'context');
   throw invalidArg(`context must be a Uint8Array or a string, got ${describe(context)}`);
 }
 
@@ -73,21 +85,33 @@ export interface Derived {
   commitment: Uint8Array;
 }
 
-/**
- * "Key derivation": key || base nonce || commitment = HKDF-Expand(SHA-512, prk = input key,
- * info = prefix || aead || 0x00 || salt || context).
- */
-export function deriveKeys(suite: Suite, inputKey: Uint8Array, salt: Uint8Array,
-  context: Uint8Array): Derived {
+/** The HKDF info of "Key derivation": prefix || aead || 0x00 || salt || context (no secret in it). */
+export function derivationInfo(suite: Suite, salt: Uint8Array, context: Uint8Array): Uint8Array {
   if (salt.length !== SALT_BYTES) throw invalidArg(`salt must be ${SALT_BYTES} bytes`);
-  const { aead, keyBytes } = SUITES[suite];
-  const name = new TextEncoder().encode(aead);
+  const name = new TextEncoder().encode(SUITES[suite].aead);
   const info = new Uint8Array(PREFIX.length + name.length + 1 + SALT_BYTES + context.length);
   info.set(PREFIX, 0);
   info.set(name, PREFIX.length);
   info.set(salt, PREFIX.length + name.length + 1);
   info.set(context, PREFIX.length + name.length + 1 + SALT_BYTES);
-  const okm = hkdfExpandSha512(inputKey, info, keyBytes + NONCE_BYTES + COMMITMENT_BYTES);
+  return info;
+}
+
+/** Bytes of key || base nonce || commitment for a suite. */
+export function derivedLength(suite: Suite): number {
+  return SUITES[suite].keyBytes + NONCE_BYTES + COMMITMENT_BYTES;
+}
+
+/**
+ * "Key derivation": key || base nonce || commitment = HKDF-Expand(SHA-512, prk = input key,
+ * info = prefix || aead || 0x00 || salt || context). The JS reference, returning the key as
+ * bytes: the library derives through src/derived.ts, which keeps the key in native memory.
+ */
+export function deriveKeys(suite: Suite, inputKey: Uint8Array, salt: Uint8Array,
+  context: Uint8Array): Derived {
+  const info = derivationInfo(suite, salt, context);
+  const { keyBytes } = SUITES[suite];
+  const okm = hkdfExpandSha512(inputKey, info, derivedLength(suite));
   const out = {
     key: okm.slice(0, keyBytes),
     baseNonce: okm.slice(keyBytes, keyBytes + NONCE_BYTES),
@@ -98,14 +122,21 @@ export function deriveKeys(suite: Suite, inputKey: Uint8Array, salt: Uint8Array,
 }
 
 /**
- * RFC 5869 HKDF-Expand with HMAC-SHA-512. Written out because the spec keys it with the input
- * key itself (16 or 32 bytes), which library versions that insist on prk >= HashLen refuse.
+ * RFC 5869 HKDF-Expand with HMAC-SHA-512 into `okm` (off-heap when the caller made it so).
+ * Written out because the spec keys it with the input key itself (16 or 32 bytes), which
+ * library versions that insist on prk >= HashLen refuse. Each block is wiped after use; what
+ * node:crypto and V8 copy on the way (the digest Buffer's backing store is freed, not wiped)
+ * is beyond reach here, which is why the addon derives in native memory when it can.
  */
-function hkdfExpandSha512(prk: Uint8Array, info: Uint8Array, length: number): Uint8Array {
-  const okm = new Uint8Array(length);
+export function hkdfExpandSha512(prk: Uint8Array, info: Uint8Array, length: number,
+  okm: Uint8Array = new Uint8Array(new ArrayBuffer(length))): Uint8Array {
   let t: Uint8Array = new Uint8Array(0);
+  const counter = new Uint8Array(1);
   for (let i = 1, filled = 0; filled < length; i++) {
-    t = createHmac('sha512', prk).update(t).update(info).update(new Uint8Array([i])).digest();
+    counter[0] = i;
+    const next = createHmac('sha512', prk).update(t).update(info).update(counter).digest();
+    t.fill(0);
+    t = next;
     okm.set(t.subarray(0, Math.min(t.length, length - filled)), filled);
     filled += t.length;
   }
@@ -124,7 +155,7 @@ export function checkCommitment(expected: Uint8Array, got: Uint8Array): void {
   if (diff !== 0) {
     throw new WeightsealError('ERR_WRONG_KEY_OR_CONTEXT',
       'key commitment mismatch: this message was sealed under a different key, suite or context ' +
-        '(or its header was modified); check the key file and --context');
+        '(or its header was modified); check the key and the context it was sealed with');
   }
 }
 

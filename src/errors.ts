@@ -16,7 +16,10 @@ export type ErrorCode =
   | 'ERR_BACKEND_UNAVAILABLE'
   | 'ERR_KERNEL_UNAVAILABLE'
   | 'ERR_BAD_SAFETENSORS'
-  | 'ERR_UNSUPPORTED';
+  | 'ERR_UNSUPPORTED'
+  | 'ERR_RANGE_NOT_SUPPORTED'
+  | 'ERR_BAD_RESPONSE'
+  | 'ERR_REMOTE_CHANGED';
 
 export interface ErrorDetails {
   /** Index of the chunk that failed authentication (ERR_AUTH_FAILED in a chunked stream). */
@@ -25,12 +28,15 @@ export interface ErrorDetails {
   path?: string;
   /** The underlying error (an fs error for ERR_IO). */
   cause?: unknown;
+  /** HTTP status of a remote request that failed (ERR_IO, ERR_RANGE_NOT_SUPPORTED). */
+  status?: number;
 }
 
 export class WeightsealError extends Error {
   readonly code: ErrorCode;
   readonly chunk?: number;
   readonly path?: string;
+  readonly status?: number;
 
   constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -38,6 +44,7 @@ export class WeightsealError extends Error {
     this.code = code;
     if (details.chunk !== undefined) this.chunk = details.chunk;
     if (details.path !== undefined) this.path = details.path;
+    if (details.status !== undefined) this.status = details.status;
   }
 }
 

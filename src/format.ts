@@ -11,11 +11,12 @@ import { KeyObject } from 'node:crypto';
 import { getBackend, type Backend, type BackendName, type GcmKey } from './backend/index.js';
 import {
   CHUNK_BYTES, COMMITMENT_BYTES, HEADER_BYTES, MAX_CHUNKS, SALT_BYTES, SEALED_CHUNK_BYTES,
-  TAG_BYTES, checkCommitment, checkPlaintextLength, checkSuite, chunkCount, contextBytes, deriveKeys,
-  inputKeyBytes, plaintextLengthOfBody, randomSalt, sealedLength, type Derived, type Suite,
+  TAG_BYTES, checkCommitment, checkPlaintextLength, checkSuite, chunkCount, contextBytes,
+  inputKeyBytes, plaintextLengthOfBody, randomSalt, resolveSuite, sealedLength, type Suite,
 } from './cobblestone.js';
+import { deriveMessageKeys, type Derived } from './derived.js';
 import { WeightsealError, invalidArg } from './errors.js';
-import { checkBytes, describe, overlaps } from './validate.js';
+import { checkBytes, describe, outputTarget, type Target } from './validate.js';
 
 /** Chunks per batch call: 4 MiB of plaintext, one native call's worth of work. */
 export const RUN_CHUNKS = 256;
@@ -31,20 +32,19 @@ export interface FormatOptions {
   /** 'cobblestone-256' (default, 32-byte key) or 'cobblestone-128' (16-byte key). */
   suite?: Suite;
   /** Bound into the key derivation; must match at open. Bytes, or a string taken as UTF-8. */
-  context?: Uint8Array | string;
+  context?: ArrayBufferView | string;
   /** Which AES-GCM implementation runs it (default: native, else noble). */
   backend?: BackendName | Backend;
   /** Where to write the result (at least the output length); must not overlap the input. */
-  output?: Uint8Array;
+  output?: ArrayBufferView;
 }
 
 /** FormatOptions plus the test-only salt hook (see TEST_SALT). */
 export type InternalFormatOptions = FormatOptions & { [TEST_SALT]?: Uint8Array };
 
-/** Zeroes the derived key and base nonce once they are no longer needed. */
+/** Wipes the derived key (native memory with the addon) and base nonce once no longer needed. */
 export function wipeDerived(d: Derived): void {
-  d.key.fill(0);
-  d.baseNonce.fill(0);
+  d.wipe();
 }
 
 function checkOptions(opts: unknown): FormatOptions {
@@ -65,7 +65,7 @@ function keyBytes(key: unknown, suite: Suite): { bytes: Uint8Array; owned: boole
  * `derived` and must wipeDerived() it when the stream ends.
  */
 export function createHeader(key: Uint8Array | KeyObject, suite: Suite = 'cobblestone-256',
-  context?: Uint8Array | string, salt?: Uint8Array): { header: Uint8Array; derived: Derived } {
+  context?: ArrayBufferView | string, salt?: Uint8Array): { header: Uint8Array; derived: Derived } {
   const s = checkSuite(suite);
   const ctx = contextBytes(context);
   let sl: Uint8Array;
@@ -76,7 +76,7 @@ export function createHeader(key: Uint8Array | KeyObject, suite: Suite = 'cobble
   }
   const k = keyBytes(key, s);
   try {
-    const derived = deriveKeys(s, k.bytes, sl, ctx);
+    const derived = deriveMessageKeys(s, k.bytes, sl, ctx);
     const header = new Uint8Array(HEADER_BYTES);
     header.set(sl, 0);
     header.set(derived.commitment, SALT_BYTES);
@@ -92,7 +92,7 @@ export function createHeader(key: Uint8Array | KeyObject, suite: Suite = 'cobble
  * ERR_WRONG_KEY_OR_CONTEXT. A header shorter than 56 bytes is ERR_TRUNCATED.
  */
 export function parseHeader(key: Uint8Array | KeyObject, header: Uint8Array, suite: Suite = 'cobblestone-256',
-  context?: Uint8Array | string): Derived {
+  context?: ArrayBufferView | string): Derived {
   const s = checkSuite(suite);
   const ctx = contextBytes(context);
   const k = keyBytes(key, s);
@@ -103,7 +103,7 @@ export function parseHeader(key: Uint8Array | KeyObject, header: Uint8Array, sui
         `sealed data is truncated: ${h.length} bytes, shorter than the ${HEADER_BYTES}-byte header ` +
           '(24-byte salt || 32-byte commitment); pass the whole sealed message');
     }
-    const derived = deriveKeys(s, k.bytes, h.subarray(0, SALT_BYTES), ctx);
+    const derived = deriveMessageKeys(s, k.bytes, h.subarray(0, SALT_BYTES), ctx);
     try {
       checkCommitment(derived.commitment, h.subarray(SALT_BYTES, SALT_BYTES + COMMITMENT_BYTES));
     } catch (e) {
@@ -116,12 +116,15 @@ export function parseHeader(key: Uint8Array | KeyObject, header: Uint8Array, sui
   }
 }
 
-/** Imports the derived AEAD key into a backend and wipes the JS copy of it. */
+/**
+ * Imports the derived AEAD key into a backend (native to native with the addon) and wipes the
+ * derived copy of it; the base nonce stays for the chunks.
+ */
 export function importDerived(backend: Backend, derived: Derived): GcmKey {
   try {
-    return backend.importKey(derived.key);
+    return derived.importKey(backend);
   } finally {
-    derived.key.fill(0);
+    derived.dropKey();
   }
 }
 
@@ -159,7 +162,8 @@ export function sealChunkRun(gk: GcmKey, baseNonce: Uint8Array, firstIndex: numb
 export function authFailed(chunk: number, final: boolean): WeightsealError {
   return new WeightsealError('ERR_AUTH_FAILED',
     `chunk ${chunk} failed authentication: the sealed data was modified, reordered or spliced` +
-      (final ? ', or (as this is the final chunk) truncated or extended with trailing bytes' : '') +
+      (final ? ', or (as this is the final chunk) truncated or extended with trailing bytes' :
+        ', or more than 16 KiB was appended after its final chunk') +
       '; no plaintext of it was released',
     { chunk });
 }
@@ -173,50 +177,68 @@ export function authFailed(chunk: number, final: boolean): WeightsealError {
 export function openChunkRun(gk: GcmKey, baseNonce: Uint8Array, firstIndex: number, sealed: Uint8Array,
   nChunks: number, out: Uint8Array, finalIndex = -1): void {
   checkRange(firstIndex, nChunks);
-  for (let r = 0; r < nChunks; r += RUN_CHUNKS) {
-    const m = Math.min(RUN_CHUNKS, nChunks - r);
-    const ptStart = r * CHUNK_BYTES;
-    const ptEnd = Math.min(ptStart + m * CHUNK_BYTES, out.length);
-    const inStart = r * SEALED_CHUNK_BYTES;
-    let bad: number;
-    try {
-      bad = gk.openChunks(baseNonce, firstIndex + r, sealed.subarray(inStart, inStart + runSealedBytes(ptEnd - ptStart, m)),
-        CHUNK_BYTES, m, out.subarray(ptStart, ptEnd));
-    } catch (e) {
-      out.fill(0);
-      throw e;
+  // Memory another thread can read (a SharedArrayBuffer) never holds unverified plaintext:
+  // each run decrypts into private scratch and only verified runs are copied out.
+  const scratch = out.buffer instanceof SharedArrayBuffer ?
+    new Uint8Array(Math.min(out.length, RUN_CHUNKS * CHUNK_BYTES)) : null;
+  try {
+    for (let r = 0; r < nChunks; r += RUN_CHUNKS) {
+      const m = Math.min(RUN_CHUNKS, nChunks - r);
+      const ptStart = r * CHUNK_BYTES;
+      const ptEnd = Math.min(ptStart + m * CHUNK_BYTES, out.length);
+      const inStart = r * SEALED_CHUNK_BYTES;
+      const dst = scratch ? scratch.subarray(0, ptEnd - ptStart) : out.subarray(ptStart, ptEnd);
+      let bad: number;
+      try {
+        bad = gk.openChunks(baseNonce, firstIndex + r, sealed.subarray(inStart, inStart + runSealedBytes(ptEnd - ptStart, m)),
+          CHUNK_BYTES, m, dst);
+      } catch (e) {
+        out.fill(0); // the caller checked out is its own (outputTarget): it aliases no input
+        throw e;
+      }
+      if (bad >= 0) {
+        out.fill(0);
+        const chunk = firstIndex + r + bad;
+        throw authFailed(chunk, chunk === finalIndex);
+      }
+      if (scratch) out.set(dst, ptStart);
     }
-    if (bad >= 0) {
-      out.fill(0);
-      const chunk = firstIndex + r + bad;
-      throw authFailed(chunk, chunk === finalIndex);
-    }
+  } finally {
+    scratch?.fill(0);
   }
 }
 
-function outputFor(given: unknown, length: number, input: Uint8Array, what: string): Uint8Array {
-  if (given === undefined) return new Uint8Array(length);
-  const out = checkBytes(given, 'output');
-  if (out.length < length) {
-    throw invalidArg(`output must hold at least ${length} bytes (the ${what}), got ${out.length}`);
+/**
+ * Opens into a Target: straight into its output, or (staged: the output may alias the input)
+ * into private memory, copied out only once every chunk verified, so a failure writes nothing.
+ */
+function openInto(t: Target, gk: GcmKey, baseNonce: Uint8Array, sealed: Uint8Array, n: number): Uint8Array {
+  if (!t.staged) {
+    openChunkRun(gk, baseNonce, 0, sealed, n, t.out, n - 1);
+    return t.out;
   }
-  const view = out.subarray(0, length);
-  if (overlaps(view, input)) throw invalidArg('output must not overlap the input; pass a separate buffer');
-  return view;
+  const plain = new Uint8Array(t.out.length);
+  try {
+    openChunkRun(gk, baseNonce, 0, sealed, n, plain, n - 1);
+    t.out.set(plain);
+    return t.out;
+  } finally {
+    plain.fill(0);
+  }
 }
 
 /**
  * Seals a whole buffer: salt || commitment || chunks. Returns the sealed bytes (a view of
  * opts.output when given). Bad arguments throw ERR_INVALID_ARG saying what to pass.
  */
-export function sealInline(key: Uint8Array | KeyObject, plaintext: Uint8Array,
+export function sealInline(key: Uint8Array | KeyObject, plaintext: ArrayBufferView,
   opts?: InternalFormatOptions): Uint8Array {
   const o: InternalFormatOptions = checkOptions(opts);
-  const suite = checkSuite(o.suite);
-  const pt = checkBytes(plaintext, 'plaintext');
+  const suite = resolveSuite(o.suite, key);
+  const checked = checkBytes(plaintext, 'plaintext');
   const backend = getBackend(o.backend);
-  checkPlaintextLength(pt.length);
-  const out = outputFor(o.output, sealedLength(pt.length), pt, 'sealed length');
+  checkPlaintextLength(checked.length);
+  const { out, input: pt } = outputTarget(o.output, sealedLength(checked.length), checked, 'sealed length');
   const { header, derived } = createHeader(key, suite, o.context, o[TEST_SALT]);
   const gk = importDerived(backend, derived);
   try {
@@ -236,20 +258,18 @@ export function sealInline(key: Uint8Array | KeyObject, plaintext: Uint8Array,
  * the first chunk whose tag fails. On any failure no plaintext is returned and opts.output
  * is zeroed.
  */
-export function openInline(key: Uint8Array | KeyObject, sealed: Uint8Array, opts?: FormatOptions): Uint8Array {
+export function openInline(key: Uint8Array | KeyObject, sealed: ArrayBufferView, opts?: FormatOptions): Uint8Array {
   const o = checkOptions(opts);
-  const suite = checkSuite(o.suite);
+  const suite = resolveSuite(o.suite, key);
   const input = checkBytes(sealed, 'sealed');
   const backend = getBackend(o.backend);
   const derived = parseHeader(key, input, suite, o.context);
   let gk: GcmKey | undefined;
   try {
     const length = plaintextLengthOfBody(input.length - HEADER_BYTES);
-    const out = outputFor(o.output, length, input, 'plaintext length');
+    const t = outputTarget(o.output, length, input, 'plaintext length');
     gk = importDerived(backend, derived);
-    const n = chunkCount(length);
-    openChunkRun(gk, derived.baseNonce, 0, input.subarray(HEADER_BYTES), n, out, n - 1);
-    return out;
+    return openInto(t, gk, derived.baseNonce, t.input.subarray(HEADER_BYTES), chunkCount(length));
   } finally {
     gk?.destroy();
     wipeDerived(derived);
@@ -260,10 +280,10 @@ export function openInline(key: Uint8Array | KeyObject, sealed: Uint8Array, opts
 export function rawSealBody(backend: Backend, aeadKey: Uint8Array, baseNonce: Uint8Array, plaintext: Uint8Array,
   output: unknown): Uint8Array {
   checkPlaintextLength(plaintext.length);
-  const out = outputFor(output, sealedLength(plaintext.length, true), plaintext, 'sealed length');
+  const { out, input } = outputTarget(output, sealedLength(plaintext.length, true), plaintext, 'sealed length');
   const gk = backend.importKey(aeadKey);
   try {
-    sealChunkRun(gk, baseNonce, 0, plaintext, chunkCount(plaintext.length), out);
+    sealChunkRun(gk, baseNonce, 0, input, chunkCount(input.length), out);
     return out;
   } finally {
     gk.destroy();
@@ -273,12 +293,10 @@ export function rawSealBody(backend: Backend, aeadKey: Uint8Array, baseNonce: Ui
 export function rawOpenBody(backend: Backend, aeadKey: Uint8Array, baseNonce: Uint8Array, sealed: Uint8Array,
   output: unknown): Uint8Array {
   const length = plaintextLengthOfBody(sealed.length);
-  const out = outputFor(output, length, sealed, 'plaintext length');
+  const t = outputTarget(output, length, sealed, 'plaintext length');
   const gk = backend.importKey(aeadKey);
   try {
-    const n = chunkCount(length);
-    openChunkRun(gk, baseNonce, 0, sealed, n, out, n - 1);
-    return out;
+    return openInto(t, gk, baseNonce, t.input, chunkCount(length));
   } finally {
     gk.destroy();
   }

@@ -7,7 +7,9 @@ import { getBackend, type Backend, type BackendName, type GcmKey } from './backe
 import { WeightsealError, invalidArg } from './errors.js';
 import { CHUNK_BYTES, NONCE_BYTES, SEALED_CHUNK_BYTES, TAG_BYTES, chunkCount, plaintextLengthOfBody } from './cobblestone.js';
 import { openChunkRun, rawOpenBody, rawSealBody, sealChunkRun } from './format.js';
-import { aesKeyBytes, checkBytes, checkIndex, describe, overlaps } from './validate.js';
+import { CHUNK_RUN_KEYS, GCM_KEYS, RAW_KEYS } from './option-keys.js';
+import { checkOptionsObject } from './options-check.js';
+import { aesKeyBytes, checkBytes, checkIndex, describe, outputTarget } from './validate.js';
 
 export interface GcmOptions {
   /** Which implementation runs it (default: native, else noble). */
@@ -17,11 +19,7 @@ export interface GcmOptions {
 const EMPTY = new Uint8Array(0);
 
 function checkGcmOptions(opts: unknown): GcmOptions {
-  if (opts === undefined) return {};
-  if (typeof opts !== 'object' || opts === null) {
-    throw invalidArg(`options must be an object like { backend }, got ${describe(opts)}`);
-  }
-  return opts as GcmOptions;
+  return checkOptionsObject<GcmOptions>(opts, GCM_KEYS, 'options');
 }
 
 interface Prepared {
@@ -49,8 +47,8 @@ function prepare(key: unknown, nonce: unknown, data: unknown, aad: unknown, data
 }
 
 /** AES-GCM seal: returns ciphertext with the 16-byte tag appended. */
-export function gcmSeal(key: Uint8Array | KeyObject, nonce: Uint8Array, plaintext: Uint8Array,
-  aad?: Uint8Array, opts?: GcmOptions): Uint8Array {
+export function gcmSeal(key: Uint8Array | KeyObject, nonce: ArrayBufferView, plaintext: ArrayBufferView,
+  aad?: ArrayBufferView, opts?: GcmOptions): Uint8Array {
   const { n, d, a, gk } = prepare(key, nonce, plaintext, aad, 'plaintext', opts);
   try {
     const out = new Uint8Array(d.length + 16);
@@ -62,8 +60,8 @@ export function gcmSeal(key: Uint8Array | KeyObject, nonce: Uint8Array, plaintex
 }
 
 /** AES-GCM open: returns the plaintext, or throws ERR_AUTH_FAILED and returns nothing. */
-export function gcmOpen(key: Uint8Array | KeyObject, nonce: Uint8Array, sealed: Uint8Array,
-  aad?: Uint8Array, opts?: GcmOptions): Uint8Array {
+export function gcmOpen(key: Uint8Array | KeyObject, nonce: ArrayBufferView, sealed: ArrayBufferView,
+  aad?: ArrayBufferView, opts?: GcmOptions): Uint8Array {
   const d = checkBytes(sealed, 'sealed');
   if (d.length < 16) {
     prepare(key, nonce, sealed, aad, 'sealed', opts).gk.destroy(); // bad arguments first
@@ -73,7 +71,6 @@ export function gcmOpen(key: Uint8Array | KeyObject, nonce: Uint8Array, sealed: 
   const { n, a, gk } = prepare(key, nonce, sealed, aad, 'sealed', opts);
   try {
     const out = new Uint8Array(d.length - 16);
-    if (overlaps(out, d)) throw new Error('unreachable: fresh output overlaps input');
     if (!gk.open(n, a, d, out)) {
       throw new WeightsealError('ERR_AUTH_FAILED',
         'authentication failed: wrong key, nonce or AAD, or the data was modified');
@@ -88,14 +85,12 @@ export interface RawOptions {
   /** Which implementation runs it (default: native, else noble). */
   backend?: BackendName | Backend;
   /** Where to write the result (at least the output length); must not overlap the input. */
-  output?: Uint8Array;
+  output?: ArrayBufferView;
 }
 
-function prepareRaw(key: unknown, baseNonce: unknown, data: unknown, dataName: string, opts: unknown) {
-  if (opts !== undefined && (typeof opts !== 'object' || opts === null)) {
-    throw invalidArg(`options must be an object like { backend, output }, got ${describe(opts)}`);
-  }
-  const o = (opts ?? {}) as RawOptions;
+function prepareRaw(key: unknown, baseNonce: unknown, data: unknown, dataName: string, opts: unknown,
+  keys: readonly string[] = RAW_KEYS) {
+  const o = checkOptionsObject<RawOptions>(opts, keys, 'options');
   const n = checkBytes(baseNonce, 'baseNonce');
   if (n.length !== NONCE_BYTES) {
     throw invalidArg(`baseNonce must be ${NONCE_BYTES} bytes (the AES-GCM nonce size), got ${n.length}`);
@@ -116,7 +111,7 @@ function prepareRaw(key: unknown, baseNonce: unknown, data: unknown, dataName: s
  * output, never a counter), never reused for a second message. This layer gives no key
  * commitment and binds no context. Applications want seal()/open() from `weightseal`.
  */
-export function rawSeal(key: Uint8Array | KeyObject, baseNonce: Uint8Array, plaintext: Uint8Array,
+export function rawSeal(key: Uint8Array | KeyObject, baseNonce: ArrayBufferView, plaintext: ArrayBufferView,
   opts?: RawOptions): Uint8Array {
   const r = prepareRaw(key, baseNonce, plaintext, 'plaintext', opts);
   try {
@@ -129,9 +124,11 @@ export function rawSeal(key: Uint8Array | KeyObject, baseNonce: Uint8Array, plai
 /**
  * Opens a raw-mode body (see rawSeal). ERR_TRUNCATED for a length no message has (it ends on
  * a chunk boundary or inside a tag), ERR_AUTH_FAILED with `.chunk` for the first chunk whose
- * tag fails; on failure nothing is returned and opts.output is zeroed.
+ * tag fails; on failure nothing is returned and opts.output is zeroed. A shared output
+ * (SharedArrayBuffer) never holds unverified plaintext, not even during the call: chunks are
+ * decrypted privately and copied out once verified.
  */
-export function rawOpen(key: Uint8Array | KeyObject, baseNonce: Uint8Array, sealed: Uint8Array,
+export function rawOpen(key: Uint8Array | KeyObject, baseNonce: ArrayBufferView, sealed: ArrayBufferView,
   opts?: RawOptions): Uint8Array {
   const r = prepareRaw(key, baseNonce, sealed, 'sealed', opts);
   try {
@@ -168,8 +165,8 @@ function runArgs(firstIndex: unknown, opts: unknown): { first: number; final: bo
  * reuses a GCM nonce: keeping each index to one run is the caller's job.
  */
 export function rawSealChunks(key: Uint8Array | KeyObject, baseNonce: Uint8Array, firstIndex: number,
-  plaintext: Uint8Array, opts?: ChunkRunOptions): Uint8Array {
-  const r = prepareRaw(key, baseNonce, plaintext, 'plaintext', opts);
+  plaintext: ArrayBufferView, opts?: ChunkRunOptions): Uint8Array {
+  const r = prepareRaw(key, baseNonce, plaintext, 'plaintext', opts, CHUNK_RUN_KEYS);
   try {
     const { first, final } = runArgs(firstIndex, opts);
     let n: number;
@@ -182,10 +179,10 @@ export function rawSealChunks(key: Uint8Array | KeyObject, baseNonce: Uint8Array
           'pass a multiple of 16384 bytes, or final: true for the message\'s last run');
       }
     }
-    const out = chunkOutput(r.output, r.d.length + n * TAG_BYTES, r.d, 'sealed length');
+    const { out, input } = outputTarget(r.output, r.d.length + n * TAG_BYTES, r.d, 'sealed length');
     const gk = r.backend.importKey(r.k);
     try {
-      sealChunkRun(gk, r.n, first, r.d, n, out);
+      sealChunkRun(gk, r.n, first, input, n, out);
     } finally {
       gk.destroy();
     }
@@ -200,11 +197,11 @@ export function rawSealChunks(key: Uint8Array | KeyObject, baseNonce: Uint8Array
  * firstIndex and `final`. ERR_TOO_LARGE (before anything is decrypted) for a run that would
  * reach chunk index 2^38, ERR_TRUNCATED for a length no run has, ERR_AUTH_FAILED with `.chunk`
  * (the message's chunk index) for the first chunk whose tag fails; on failure nothing is
- * returned and opts.output is zeroed.
+ * returned and opts.output is zeroed (a shared output only ever receives verified plaintext).
  */
 export function rawOpenChunks(key: Uint8Array | KeyObject, baseNonce: Uint8Array, firstIndex: number,
-  sealed: Uint8Array, opts?: ChunkRunOptions): Uint8Array {
-  const r = prepareRaw(key, baseNonce, sealed, 'sealed', opts);
+  sealed: ArrayBufferView, opts?: ChunkRunOptions): Uint8Array {
+  const r = prepareRaw(key, baseNonce, sealed, 'sealed', opts, CHUNK_RUN_KEYS);
   try {
     const { first, final } = runArgs(firstIndex, opts);
     let n: number, length: number;
@@ -220,24 +217,20 @@ export function rawOpenChunks(key: Uint8Array | KeyObject, baseNonce: Uint8Array
       }
       length = n * CHUNK_BYTES;
     }
-    const out = chunkOutput(r.output, length, r.d, 'plaintext length');
+    const t = outputTarget(r.output, length, r.d, 'plaintext length');
+    // Staged (the output may alias the input): decrypt privately, write the output once verified.
+    const plain = t.staged ? new Uint8Array(length) : t.out;
     const gk = r.backend.importKey(r.k);
     try {
-      openChunkRun(gk, r.n, first, r.d, n, out, final ? first + n - 1 : -1);
+      openChunkRun(gk, r.n, first, t.input, n, plain, final ? first + n - 1 : -1);
+      if (plain !== t.out) t.out.set(plain);
     } finally {
       gk.destroy();
+      if (plain !== t.out) plain.fill(0);
     }
-    return out;
+    return t.out;
   } finally {
     if (r.owned) r.k.fill(0);
   }
 }
 
-function chunkOutput(given: unknown, length: number, input: Uint8Array, what: string): Uint8Array {
-  if (given === undefined) return new Uint8Array(length);
-  const out = checkBytes(given, 'output');
-  if (out.length < length) throw invalidArg(`output must hold at least ${length} bytes (the ${what}), got ${out.length}`);
-  const view = out.subarray(0, length);
-  if (overlaps(view, input)) throw invalidArg('output must not overlap the input; pass a separate buffer');
-  return view;
-}

@@ -9,24 +9,29 @@
  * shorter buffer, `readInto` returns how many bytes it wrote. A position beyond `size` is
  * ERR_INVALID_ARG.
  */
-import type { KeyObject } from 'node:crypto';
+import { KeyObject } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { getBackend, type Backend, type BackendName, type GcmKey } from './backend/index.js';
 import {
-  CHUNK_BYTES, HEADER_BYTES, SEALED_CHUNK_BYTES, TAG_BYTES, checkSuite, chunkCount, contextBytes,
+  CHUNK_BYTES, HEADER_BYTES, SEALED_CHUNK_BYTES, TAG_BYTES, chunkCount, contextBytes, resolveSuite,
   inputKeyBytes, plaintextLengthOfBody, type Suite,
 } from './cobblestone.js';
 import { WeightsealError, invalidArg, isWeightsealError } from './errors.js';
 import { RUN_CHUNKS, importDerived, openChunkRun, parseHeader, wipeDerived } from './format.js';
 import { ReadableFile } from './io/read-file.js';
+import { RangedObject, RemoteSealedSource, isRemoteUrl, openRemote, type RemoteOptions,
+  type RemoteStats } from './remote/open.js';
 import { endsEarly, finalLengths, trailingData } from './trailing.js';
-import { checkBytes, checkIndex, describe } from './validate.js';
+import { withPath as pathOf } from './error-path.js';
+import { SEALED_FILE_KEYS } from './option-keys.js';
+import { checkOptionsObject } from './options-check.js';
+import { checkBytes, checkIndex, describe, isLiveView, overlaps } from './validate.js';
 
-export interface SealedFileOptions {
+export interface SealedFileOptions extends RemoteOptions {
   /** 'cobblestone-256' (default, 32-byte key) or 'cobblestone-128' (16-byte key). */
   suite?: Suite;
   /** The context the message was sealed with (bytes, or a string taken as UTF-8). */
-  context?: Uint8Array | string;
+  context?: ArrayBufferView | string;
   /** Which AES-GCM implementation decrypts (default: native, else noble). */
   backend?: BackendName | Backend;
 }
@@ -41,10 +46,14 @@ interface Source {
   readAt(buf: Uint8Array, position: number): Promise<void>;
   /** The bytes themselves, without a copy, when they are already in memory. */
   view?(position: number, length: number): Uint8Array;
+  /** A remote object: read a whole span in one call, which it fetches as parallel ranges. */
+  object?: RangedObject;
   close(): Promise<void>;
 }
 
 class FileSource implements Source {
+  bytesRead = 0;
+  reads = 0;
   constructor(private readonly file: ReadableFile) {}
   get name(): string {
     return this.file.name;
@@ -53,6 +62,8 @@ class FileSource implements Source {
     return this.file.size;
   }
   readAt(buf: Uint8Array, position: number): Promise<void> {
+    this.bytesRead += buf.length;
+    this.reads++;
     return this.file.readExactly(buf, position);
   }
   close(): Promise<void> {
@@ -67,9 +78,14 @@ class BytesSource implements Source {
     this.length = bytes.length;
   }
   async readAt(buf: Uint8Array, position: number): Promise<void> {
-    buf.set(this.bytes.subarray(position, position + buf.length));
+    buf.set(this.view(position, buf.length));
   }
   view(position: number, length: number): Uint8Array {
+    // Transferred or shrunk after fromBytes(): an error, not a short (empty) view.
+    if (this.bytes.length !== this.length || !isLiveView(this.bytes)) {
+      throw invalidArg('the sealed buffer was detached (transferred) or shrunk after SealedFile.fromBytes(); ' +
+        'keep it alive and unchanged in size until the SealedFile is closed');
+    }
     return this.bytes.subarray(position, position + length);
   }
   async close(): Promise<void> {}
@@ -83,12 +99,9 @@ interface Scratch {
 }
 const POOL_MAX = 4;
 
-/** The error again with the file it concerns, keeping its code and chunk index. */
+/** The error again with the file it concerns, keeping its code, chunk index and cause. */
 function withPath(e: unknown, name: string, isFile: boolean): unknown {
-  if (!isFile || !isWeightsealError(e) || e.path !== undefined || e.code === 'ERR_INVALID_ARG') return e;
-  const details: { path: string; cause: unknown; chunk?: number } = { path: name, cause: e };
-  if (e.chunk !== undefined) details.chunk = e.chunk;
-  return new WeightsealError(e.code, `${name}: ${e.message}`, details);
+  return isFile ? pathOf(e, name) : e;
 }
 
 /**
@@ -144,9 +157,15 @@ export class SealedFile {
    * chunk), ERR_TRAILING_DATA (bytes appended after it) or ERR_IO before resolving, so a
    * SealedFile you hold has a trustworthy size.
    */
-  static async open(file: string | URL | FileHandle, key: Uint8Array | KeyObject,
+  static async open(file: string | URL | FileHandle | RangedObject, key: Uint8Array | KeyObject,
     opts?: SealedFileOptions): Promise<SealedFile> {
     const checked = checkArgs(key, opts);
+    // http(s):// and s3:// (src/remote): read by byte ranges; a caller's open object stays open.
+    if (file instanceof RangedObject || isRemoteUrl(file)) {
+      const owned = !(file instanceof RangedObject);
+      const obj = file instanceof RangedObject ? file : await openRemote(file, opts);
+      return SealedFile.#init(new RemoteSealedSource(obj, owned), key, checked, obj.name, true);
+    }
     const f = await ReadableFile.open(file, 'file');
     return SealedFile.#init(new FileSource(f), key, checked, f.path, true);
   }
@@ -155,7 +174,7 @@ export class SealedFile {
    * Random access over sealed bytes already in memory (a download, a mapped region). The
    * bytes are read in place, not copied: do not modify them while the SealedFile is open.
    */
-  static async fromBytes(sealed: Uint8Array, key: Uint8Array | KeyObject,
+  static async fromBytes(sealed: ArrayBufferView, key: Uint8Array | KeyObject,
     opts?: SealedFileOptions): Promise<SealedFile> {
     const checked = checkArgs(key, opts);
     return SealedFile.#init(new BytesSource(checkBytes(sealed, 'sealed')), key, checked, null, false);
@@ -208,8 +227,23 @@ export class SealedFile {
     }
   }
 
+  /** `await using f = await SealedFile.open(...)` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * What was read to serve this file so far: for a remote object, bytes received from the
+   * server by the whole load (retries included), requests and retries; for a file, bytes read.
+   */
+  stats(): RemoteStats {
+    const src = this.#src as Source & Partial<FileSource>;
+    if (src.object) return { ...src.object.ctx.stats };
+    return { bytesFetched: src.bytesRead ?? 0, requests: src.reads ?? 0, retries: 0 };
   }
 
   /**
@@ -230,9 +264,12 @@ export class SealedFile {
    * Fills `buffer` from `position` and resolves to the number of bytes written: buffer.length,
    * or fewer at the end of the message. On failure the bytes it covered are zeroed.
    */
-  async readInto(buffer: Uint8Array, position: number, opts?: ReadOptions): Promise<number> {
+  async readInto(buffer: ArrayBufferView, position: number, opts?: ReadOptions): Promise<number> {
     this.#checkOpen();
     const buf = checkBytes(buffer, 'buffer');
+    if (this.#src.view && overlaps(buf, this.#src.view(0, this.#src.length))) {
+      throw invalidArg('buffer must not overlap the sealed bytes this SealedFile reads; pass a separate buffer');
+    }
     const pos = checkIndex(position, 'position', this.size);
     const signal = signalOf(opts);
     const n = Math.min(buf.length, this.size - pos);
@@ -291,7 +328,18 @@ export class SealedFile {
     const last = Math.floor((end - 1) / CHUNK_BYTES);
     const finalIndex = chunkCount(this.size) - 1;
     const scratch = this.#takeScratch();
+    // A remote object gets the whole span in one call, fetched as parallel ranges.
+    let span: Uint8Array | null = null;
+    const spanAt = HEADER_BYTES + first * SEALED_CHUNK_BYTES;
+    if (this.#src.object && last > first) {
+      const spanEnd = Math.min((last + 1) * CHUNK_BYTES, this.size);
+      span = new Uint8Array(spanEnd - first * CHUNK_BYTES + (last - first + 1) * TAG_BYTES);
+    }
     try {
+      if (span) {
+        await this.#src.readAt(span, spanAt);
+        this.#checkOpen();
+      }
       for (let w = first; w <= last; w += RUN_CHUNKS) {
         if (performance.now() - breathed > YIELD_MS) {
           await new Promise((r) => setImmediate(r));
@@ -309,6 +357,8 @@ export class SealedFile {
         let sealed: Uint8Array;
         if (this.#src.view) {
           sealed = this.#src.view(at, sealedLen);
+        } else if (span) {
+          sealed = span.subarray(at - spanAt, at - spanAt + sealedLen);
         } else {
           scratch.sealed ??= new Uint8Array(Math.min(RUN_CHUNKS * SEALED_CHUNK_BYTES, this.sealedSize - HEADER_BYTES));
           sealed = scratch.sealed.subarray(0, sealedLen);
@@ -354,8 +404,7 @@ const YIELD_MS = 2;
 
 function signalOf(opts: unknown): AbortSignal | undefined {
   if (opts === undefined) return undefined;
-  if (typeof opts !== 'object' || opts === null) throw invalidArg(`options must be an object like { signal }, got ${describe(opts)}`);
-  const signal = (opts as ReadOptions).signal;
+  const signal = checkOptionsObject<ReadOptions>(opts, ['signal'], 'read options').signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw invalidArg(`signal must be an AbortSignal, got ${describe(signal)}`);
   }
@@ -370,12 +419,9 @@ interface CheckedArgs {
 
 /** Every argument checked before a file is opened, so bad input never leaks a handle. */
 function checkArgs(key: unknown, opts: unknown): CheckedArgs {
-  if (opts !== undefined && (typeof opts !== 'object' || opts === null)) {
-    throw invalidArg(`options must be an object like { suite, context, backend }, got ${describe(opts)}`);
-  }
-  const o = (opts ?? {}) as SealedFileOptions;
-  const suite = checkSuite(o.suite);
+  const o = checkOptionsObject<SealedFileOptions>(opts, SEALED_FILE_KEYS, 'options');
+  const suite = resolveSuite(o.suite, key);
   const bytes = inputKeyBytes(key, suite);
-  if (bytes !== key) bytes.fill(0); // our own copy, exported from a KeyObject
+  if (key instanceof KeyObject) bytes.fill(0); // our own copy (a view of caller memory is not)
   return { suite, context: contextBytes(o.context), backend: getBackend(o.backend) };
 }

@@ -21,7 +21,12 @@ import { webTransform } from './io/web-streams.js';
 import { runPipeline, runsInline, type Keys, type Mode, type Sink, type Tuning } from './pipeline/engine.js';
 import { openSmall, sealSmall } from './pipeline/inline.js';
 import { checkOptions, inlineBytes, resolveKeys, resolveTuning, type PipelineOptions } from './pipeline/options.js';
+import { BOUNCE_KEYS, FILE_KEYS, PIPELINE_KEYS, WHOLE_KEYS } from './option-keys.js';
+import { checkKeys } from './options-check.js';
+import { withPath } from './error-path.js';
 import { checkBytes, checkIndex, describe, overlaps } from './validate.js';
+import { RangedObject, isRemoteUrl, remoteByteSource, type RemoteOptions } from './remote/open.js';
+import { remoteTuning } from './remote/tuning.js';
 
 export type { PipelineOptions } from './pipeline/options.js';
 export type { FileResult } from './io/files.js';
@@ -31,21 +36,21 @@ export type Key = Uint8Array | KeyObject;
 export interface WholeOptions extends PipelineOptions {
   /**
    * Write the output here instead of a fresh buffer: exactly the output length
-   * (sealedLength / plaintextLength), not overlapping the input. Reusing one output across
-   * calls saves its page faults (README "Output buffers").
+   * (sealedSize / plaintextSize), not overlapping the input. Reusing one output across calls
+   * saves its page faults (README "Output buffers").
    */
-  into?: Uint8Array;
+  into?: ArrayBufferView;
 }
 
-export interface FileOptions extends PipelineOptions {
+export interface FileOptions extends PipelineOptions, RemoteOptions {
   /** Replace an existing destination (default false: ERR_EXISTS). */
   overwrite?: boolean;
 }
 
 export type BounceSource = string | URL | FileHandle | Readable | AsyncIterable<Uint8Array> |
-  Iterable<Uint8Array> | Uint8Array;
+  Iterable<Uint8Array> | Uint8Array | RangedObject;
 
-export interface BounceOptions extends PipelineOptions {
+export interface BounceOptions extends PipelineOptions, RemoteOptions {
   mode: 'seal' | 'open';
   /**
    * Receives each finished slot in order: `view` is the slot itself (zero copy), valid until
@@ -61,8 +66,10 @@ export interface BounceResult {
   seconds: number;
 }
 
-function prepare(key: unknown, opts: unknown): { keys: Keys; tuning: Tuning; o: PipelineOptions } {
+function prepare(key: unknown, opts: unknown, allowed: readonly string[] = PIPELINE_KEYS):
+  { keys: Keys; tuning: Tuning; o: PipelineOptions } {
   const o = checkOptions(opts);
+  checkKeys(o, allowed, 'options');
   return { keys: resolveKeys(key, o), tuning: resolveTuning(o), o };
 }
 
@@ -127,7 +134,7 @@ function outputLength(mode: Mode, bytes: Uint8Array): number | null {
 
 async function whole(mode: Mode, key: unknown, input: unknown, name: string, opts: unknown): Promise<Uint8Array> {
   const bytes = checkBytes(input, name);
-  const { keys, tuning, o } = prepare(key, opts);
+  const { keys, tuning, o } = prepare(key, opts, WHOLE_KEYS);
   let into: Uint8Array | null = null;
   if ((o as { into?: unknown }).into !== undefined) {
     const length = outputLength(mode, bytes);
@@ -200,10 +207,11 @@ function aborted(signal: AbortSignal): WeightsealError {
 
 /**
  * Seals a whole buffer: salt || commitment || chunks. The input is read in place, shared
- * memory or not. `into` (exactly sealedLength(plaintext.length) bytes) receives the output
- * instead of a fresh buffer, and is what the promise resolves to.
+ * memory or not. `into` (exactly sealedSize(plaintext.byteLength) bytes) receives the output
+ * instead of a fresh buffer; the promise resolves to it (a Uint8Array over its bytes when it
+ * is another kind of view).
  */
-export async function seal(key: Key, plaintext: Uint8Array, opts?: WholeOptions): Promise<Uint8Array> {
+export async function seal(key: Key, plaintext: ArrayBufferView, opts?: WholeOptions): Promise<Uint8Array> {
   return whole('seal', key, plaintext, 'plaintext', opts);
 }
 
@@ -212,19 +220,20 @@ export async function seal(key: Key, plaintext: Uint8Array, opts?: WholeOptions)
  * `into` (exactly the plaintext length) receives the plaintext; on failure what was written
  * into it is zeroed.
  */
-export async function open(key: Key, sealed: Uint8Array, opts?: WholeOptions): Promise<Uint8Array> {
+export async function open(key: Key, sealed: ArrayBufferView, opts?: WholeOptions): Promise<Uint8Array> {
   return whole('open', key, sealed, 'sealed', opts);
 }
 
 async function fileOp(mode: Mode, src: unknown, dst: unknown, key: unknown, opts: unknown): Promise<FileResult> {
-  pathArg(dst, 'dst'); // null means "verify only" inside; the API always writes somewhere
-  const { keys, tuning, o } = prepare(key, opts);
-  return transformFile(mode, src, dst, keys, tuning, (o as FileOptions).overwrite ?? false);
+  if (!isRemoteUrl(dst)) pathArg(dst, 'dst'); // null means "verify only" inside; the API always writes somewhere
+  const { keys, tuning, o } = prepare(key, opts, FILE_KEYS);
+  return transformFile(mode, src, dst, keys, tuning, (o as FileOptions).overwrite ?? false, {}, o as RemoteOptions);
 }
 
 /**
  * Seals file `src` into `dst`, through a temporary file beside dst renamed into place when
  * done. Refuses an existing dst unless `overwrite: true`; on failure dst is untouched.
+ * An s3://bucket/key dst is a multipart upload (parts in parallel), aborted on failure.
  */
 export async function sealFile(src: string | URL | FileHandle, dst: string | URL, key: Key,
   opts?: FileOptions): Promise<FileResult> {
@@ -269,19 +278,26 @@ export function openWebStream(key: Key, opts?: PipelineOptions): TransformStream
  */
 export async function bounce(source: BounceSource, key: Key, opts: BounceOptions): Promise<BounceResult> {
   const t0 = performance.now();
-  checkOptions(opts);
+  checkKeys(checkOptions(opts), BOUNCE_KEYS, 'bounce options');
   if (opts?.mode !== 'seal' && opts?.mode !== 'open') {
     throw invalidArg(`bounce needs { mode: 'seal' | 'open', onSlot }, got mode ${String(opts?.mode)}`);
   }
   if (typeof opts.onSlot !== 'function') {
     throw invalidArg(`onSlot must be a function (view, offset) => void | Promise<void>, got ${describe(opts.onSlot)}`);
   }
-  const { keys, tuning } = prepare(key, opts);
-  const src = await toSource(source);
+  const prepared = prepare(key, opts, BOUNCE_KEYS);
+  const keys = prepared.keys;
+  // http(s):// and s3:// URLs (or a loader's open remote object): parallel ranged reads (src/remote).
+  const remote = isRemoteUrl(source) || source instanceof RangedObject;
+  const tuning = remote ? remoteTuning(prepared.tuning, opts) : prepared.tuning;
+  const src = remote ? await remoteByteSource(source, opts) : await toSource(source);
   const onSlot = opts.onSlot;
   try {
     const totals = await runPipeline(opts.mode, keys, src, { write: (view, offset) => onSlot(view, offset) }, tuning);
     return { ...totals, seconds: (performance.now() - t0) / 1000 };
+  } catch (e) {
+    // A file source: errors about its bytes name it (.path), as sealFile/openFile do.
+    throw typeof source === 'string' || source instanceof URL ? withPath(e, pathArg(source, 'source')) : e;
   } finally {
     await src.close().catch(() => {});
   }

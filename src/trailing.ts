@@ -1,7 +1,9 @@
 /**
  * c2sp "TrailingData": bytes appended after a message's final chunk. Records are framed by
- * length alone, so appended bytes show up as a tag failure near the end of the stream; a trial
+ * length alone, so appended bytes show up as a tag failure where the final chunk was; a trial
  * open of the failed record as a shorter final chunk tells them apart from a modified chunk.
+ * Appended bytes that stay within the final chunk's record (or make exactly one more record)
+ * are named ERR_TRAILING_DATA; more looks like a modified chunk (docs/errors.md).
  * Shared by the streaming pipeline and SealedFile so both name the failure the same way.
  */
 import type { GcmKey } from './backend/types.js';
@@ -22,6 +24,9 @@ export function trailingData(chunk: number): WeightsealError {
  * Final-chunk lengths worth a trial when record `index` failed, the stream's last record being
  * `lastIndex` with `lastLength` bytes (tag included): any shorter length in the last record
  * itself, or, in the one before, exactly the length that leaves one extra full record after it.
+ * Nothing for a record further from the end: trying every length there would cost 16 K
+ * trial opens on every modified chunk (seconds on the node and noble backends), so appended
+ * data longer than that reads as ERR_AUTH_FAILED at the real final chunk (docs/errors.md).
  */
 export function finalLengths(index: number, recordLength: number, lastIndex: number, lastLength: number): number[] {
   if (index === lastIndex) {

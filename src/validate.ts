@@ -3,6 +3,7 @@
  * native code (STYLE habit 2). The addon re-checks only memory-safety invariants.
  */
 import { KeyObject } from 'node:crypto';
+import { addonStatus } from './backend/addon.js';
 import { invalidArg } from './errors.js';
 
 export function describe(v: unknown): string {
@@ -13,11 +14,42 @@ export function describe(v: unknown): string {
   return typeof v;
 }
 
-export function checkBytes(v: unknown, name: string): Uint8Array {
-  if (!(v instanceof Uint8Array)) {
-    throw invalidArg(`${name} must be a Uint8Array (or Buffer), got ${describe(v)}`);
+// The intrinsics, not the view's own (possibly overridden) methods: both throw a TypeError on
+// a view whose buffer was detached or resized smaller than the view (ES2024 "out of bounds").
+const TYPED_AT = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'at')!.value as
+  (this: ArrayBufferView, i: number) => unknown;
+const DATAVIEW_LENGTH = Object.getOwnPropertyDescriptor(DataView.prototype, 'byteLength')!.get!;
+
+/** Whether a view can be read: not over a detached buffer, not past the end of a shrunk one. */
+export function isLiveView(v: ArrayBufferView): boolean {
+  try {
+    if (v instanceof DataView) DATAVIEW_LENGTH.call(v);
+    else if (v.byteLength === 0) TYPED_AT.call(v, 0); // only an empty-looking view can be dead
+    return true;
+  } catch {
+    return false;
   }
-  return v;
+}
+
+/**
+ * Any ArrayBufferView (Uint8Array, Buffer, DataView, a Float32Array of weights...) as a
+ * Uint8Array over the same bytes. A view of a detached (transferred) buffer, or one a
+ * resizable buffer no longer covers, is ERR_INVALID_ARG: it would otherwise read as empty.
+ * A view of a resizable buffer comes back with a fixed length, so the bytes a call checked
+ * are the bytes it uses.
+ */
+export function checkBytes(v: unknown, name: string): Uint8Array {
+  if (!ArrayBuffer.isView(v)) {
+    throw invalidArg(`${name} must be a Uint8Array (or Buffer), got ${describe(v)}; ` +
+      'any ArrayBufferView (DataView, Float32Array) is also read as its bytes');
+  }
+  if (!isLiveView(v)) {
+    throw invalidArg(`${name} is a view of a detached ArrayBuffer (transferred, e.g. by postMessage) ` +
+      'or of a resizable buffer shrunk below the view; pass a view of live memory');
+  }
+  const buf = v.buffer as ArrayBuffer & { resizable?: boolean; growable?: boolean };
+  if (v instanceof Uint8Array && !buf.resizable && !buf.growable) return v;
+  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 }
 
 export function checkAesKey(v: unknown, name = 'key'): Uint8Array {
@@ -38,10 +70,54 @@ export function checkIndex(v: unknown, name: string, max = Number.MAX_SAFE_INTEG
   return v;
 }
 
-/** True when two views share any byte of memory (same buffer, intersecting ranges). */
+/**
+ * True when two views share any byte of memory, by address where the addon can tell (two
+ * SharedArrayBuffer objects over one memory, as postMessage makes, are different objects).
+ * Without the addon only views of one buffer object are compared; see mayAlias().
+ */
 export function overlaps(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.buffer !== b.buffer || a.length === 0 || b.length === 0) return false;
-  return a.byteOffset < b.byteOffset + b.length && b.byteOffset < a.byteOffset + a.length;
+  if (a.length === 0 || b.length === 0) return false;
+  if (a.buffer === b.buffer) {
+    return a.byteOffset < b.byteOffset + b.length && b.byteOffset < a.byteOffset + a.length;
+  }
+  const byAddress = addonStatus().addon?.viewsOverlap;
+  return byAddress ? byAddress(a, b) : false;
+}
+
+/**
+ * Whether overlap could not be ruled out: no addon to compare addresses, and both views on
+ * distinct SharedArrayBuffer objects (distinct ArrayBuffers never share memory).
+ */
+export function mayAlias(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length > 0 && b.length > 0 && a.buffer !== b.buffer && !addonStatus().addon?.viewsOverlap &&
+    a.buffer instanceof SharedArrayBuffer && b.buffer instanceof SharedArrayBuffer;
+}
+
+/** Where a call writes its result, and the input it reads. */
+export interface Target {
+  out: Uint8Array;
+  input: Uint8Array;
+  /**
+   * Overlap with the input could not be ruled out (mayAlias): `input` is a private copy, and an
+   * open must decrypt into private memory and write `out` only once everything verified.
+   */
+  staged: boolean;
+}
+
+/**
+ * The output of a call: a fresh buffer, or the caller's (checked to hold `length` bytes and
+ * not to overlap the input by address: ERR_INVALID_ARG, before anything is written).
+ */
+export function outputTarget(given: unknown, length: number, input: Uint8Array, what: string): Target {
+  if (given === undefined) return { out: new Uint8Array(length), input, staged: false };
+  const out = checkBytes(given, 'output');
+  if (out.length < length) {
+    throw invalidArg(`output must hold at least ${length} bytes (the ${what}), got ${out.length}`);
+  }
+  const view = out.subarray(0, length);
+  if (overlaps(view, input)) throw invalidArg('output must not overlap the input; pass a separate buffer');
+  if (mayAlias(view, input)) return { out: view, input: input.slice(), staged: true };
+  return { out: view, input, staged: false };
 }
 
 /**
@@ -63,8 +139,9 @@ export function aesKeyBytes(v: unknown, name = 'key'): { bytes: Uint8Array; owne
     }
     return { bytes, owned: true };
   }
+  // Keys stay Uint8Array (or Buffer): a key in a Uint16Array is more likely a mistake than bytes.
   if (!(v instanceof Uint8Array)) throw invalidArg(keyTypeMessage(name, v));
-  return { bytes: checkAesKey(v, name), owned: false };
+  return { bytes: checkAesKey(checkBytes(v, name), name), owned: false };
 }
 
 /** What a key of the wrong type should have been, with the fix for the common mistakes. */

@@ -146,7 +146,7 @@ const ROWS: Row[] = [
   { name: 'seal OUT exists', args: () => ['seal', p('plain.bin'), p('exists'), ...K(), Q], exit: 3, err: /already exists; .*pass --overwrite/ },
   { name: 'seal OUT in a missing directory', args: () => ['seal', p('plain.bin'), p('nope/out'), ...K(), Q], exit: 3, err: /check the path exists/ },
   // open
-  { name: 'open with the wrong key', args: () => ['open', p('hex.sealed'), fresh(), ...K(), Q], exit: 1, err: /check the key file and --context/ },
+  { name: 'open with the wrong key', args: () => ['open', p('hex.sealed'), fresh(), ...K(), Q], exit: 1, err: /check --key-file\/--key-env and --context/ },
   { name: 'open with a hex key file, wrong context', args: () => ['open', p('hex.sealed'), fresh(), ...key, p('hex.key'), '--context', 'v2', Q],
     exit: 1, err: /different key, suite or context/ },
   { name: 'open without the context it was sealed with', args: () => ['open', p('ctx.sealed'), fresh(), ...K(), Q], exit: 1, err: /--context/ },
@@ -162,7 +162,7 @@ const ROWS: Row[] = [
   { name: 'verify without a key', args: () => ['verify', p('plain.sealed'), Q], exit: 2, err: /a key is needed/ },
   // inspect
   { name: 'inspect a sealed file that is not safetensors', args: () => ['inspect', p('plain.sealed'), ...K()], exit: 1, err: /not a valid safetensors file/ },
-  { name: 'inspect with the wrong key', args: () => ['inspect', p('model.sealed'), ...key, p('hex.key')], exit: 1, err: /check the key file and --context/ },
+  { name: 'inspect with the wrong key', args: () => ['inspect', p('model.sealed'), ...key, p('hex.key')], exit: 1, err: /check --key-file\/--key-env and --context/ },
   { name: 'inspect IN missing', args: () => ['inspect', p('none.sealed'), ...K()], exit: 3, err: /check the path exists/ },
   { name: 'inspect IN a directory', args: () => ['inspect', p('a-directory'), ...K()], exit: 3, err: /give a file, not a directory/ },
   { name: 'inspect --plaintext IN missing', args: () => ['inspect', p('none.safetensors'), '--plaintext'], exit: 3, err: /check the path exists/ },

@@ -108,9 +108,9 @@ const BAD_KEYS: { label: string; key: () => unknown; hint: RegExp }[] = [
   { label: '33 bytes', key: () => keySized(33), hint: /got 33 bytes/ },
   { label: 'a 24-byte secret KeyObject', key: () => createSecretKey(keySized(24)), hint: /24.bytes?.*AES-192 is not supported/ },
 ];
-// Suite-bound APIs (cobblestone-256 by default) also refuse a 16-byte key, naming the other suite.
-const SUITE_KEYS = [...BAD_KEYS,
-  { label: '16 bytes under cobblestone-256', key: () => KEY16, hint: /needs a 32-byte key, got 16 bytes \(use suite 'cobblestone-128'/ }];
+// Suite-bound APIs take their suite from the key when none is given (16 bytes: cobblestone-128);
+// a key that does not fit an explicit suite is an inventory row below.
+const SUITE_KEYS = BAD_KEYS;
 
 type KeyApi = [string, (key: unknown) => unknown, typeof BAD_KEYS];
 const KEY_APIS: KeyApi[] = [
@@ -308,7 +308,7 @@ const ROWS: Row[] = [
     run: () => SealedSafetensors.open(sealedPath, KEY) },
   { name: 'SealedSafetensors.open a sealed file with key null (read as plaintext)', code: 'ERR_BAD_SAFETENSORS',
     hint: /not a valid safetensors file/, run: () => SealedSafetensors.open(stPath, null) },
-  { name: 'SealedSafetensors.open wrong key', code: 'ERR_WRONG_KEY_OR_CONTEXT', hint: /check the key file and --context/,
+  { name: 'SealedSafetensors.open wrong key', code: 'ERR_WRONG_KEY_OR_CONTEXT', hint: /check the key and the context it was sealed with/,
     run: () => SealedSafetensors.open(stPath, RKEY), path: () => stPath },
   // Files: missing, directories, existing destinations, wrong path types.
   { name: 'sealFile src missing', code: 'ERR_IO', hint: /check the path exists/, path: () => p('missing'),
@@ -317,9 +317,10 @@ const ROWS: Row[] = [
     run: () => sealFile(p('a-directory'), fresh(), KEY, ONE) },
   { name: 'sealFile dst exists', code: 'ERR_EXISTS', hint: /remove it or pass \{ overwrite: true \}/, path: () => p('exists.out'),
     run: () => sealFile(p('plain.bin'), p('exists.out'), KEY, ONE) },
-  { name: 'sealFile dst an existing directory', code: 'ERR_EXISTS', hint: /overwrite/, path: () => p('a-directory'),
+  { name: 'sealFile dst an existing directory', code: 'ERR_EXISTS', hint: /is a directory; give the output a file name/,
+    path: () => p('a-directory'),
     run: () => sealFile(p('plain.bin'), p('a-directory'), KEY, ONE) },
-  { name: 'sealFile dst in a missing directory', code: 'ERR_IO', hint: /check the path exists/,
+  { name: 'sealFile dst in a missing directory', code: 'ERR_IO', hint: /cannot create .*no-such-dir\/out: directory .*no-such-dir does not exist/,
     run: () => sealFile(p('plain.bin'), p('no-such-dir/out'), KEY, ONE) },
   { name: 'sealFile src a number', code: 'ERR_INVALID_ARG', hint: /src must be a file path \(string or file: URL\), got number/,
     run: () => sealFile(3 as never, fresh(), KEY) },
@@ -366,7 +367,7 @@ const ROWS: Row[] = [
     run: () => open(KEY, sealedBytes.subarray(0, 56), ONE) },
   { name: 'open shorter than the header', code: 'ERR_TRUNCATED', hint: /pass the whole sealed message/,
     run: () => open(KEY, sealedBytes.subarray(0, 20), ONE) },
-  { name: 'open wrong context', code: 'ERR_WRONG_KEY_OR_CONTEXT', hint: /check the key file and --context/,
+  { name: 'open wrong context', code: 'ERR_WRONG_KEY_OR_CONTEXT', hint: /check the key and the context it was sealed with/,
     run: () => open(KEY, sealedBytes, { ...ONE, context: 'other' }) },
   { name: 'open a modified chunk', code: 'ERR_AUTH_FAILED', hint: /no plaintext of it was released/, chunk: 1,
     run: () => open(KEY, tampered(), ONE) },
@@ -392,6 +393,24 @@ const ROWS: Row[] = [
     code: NATIVE ? 'ERR_KERNEL_UNAVAILABLE' : 'ERR_BACKEND_UNAVAILABLE',
     hint: NATIVE ? /unknown kernel "bogus"; choose one of/ : /run `npm run build` or use backend "noble" or "node"/,
     run: () => withEnv('WEIGHTSEAL_KERNEL', 'bogus', () => seal(KEY, PLAIN, { backend: 'native', threads: 1 })) },
+  // A key that does not fit an explicitly named suite (without one, 16 bytes means cobblestone-128).
+  { name: 'seal 16-byte key with suite cobblestone-256', code: 'ERR_INVALID_ARG',
+    hint: /needs a 32-byte key, got 16 bytes \(use suite 'cobblestone-128'/,
+    run: () => seal(KEY16, PLAIN, { ...ONE, suite: 'cobblestone-256' }) },
+  { name: 'SealedFile.open 32-byte key with suite cobblestone-128', code: 'ERR_INVALID_ARG',
+    hint: /needs a 16-byte key, got 32 bytes \(use suite 'cobblestone-256'/,
+    run: () => SealedFile.open(sealedPath, KEY, { suite: 'cobblestone-128' }) },
+  // Misspelled options: refused, naming the nearest key, never ignored.
+  { name: 'seal option contxt (misspelled)', code: 'ERR_INVALID_ARG', hint: /unknown option "contxt"; did you mean "context"\?/,
+    run: () => seal(KEY, PLAIN, { contxt: 'tenant-42' } as never) },
+  { name: 'openFile option overwite (misspelled)', code: 'ERR_INVALID_ARG', hint: /unknown option "overwite"; did you mean "overwrite"\?/,
+    run: () => openFile(sealedPath, fresh(), KEY, { overwite: true } as never) },
+  { name: 'SealedFile.open option Context (case)', code: 'ERR_INVALID_ARG', hint: /did you mean "context"\?/,
+    run: () => SealedFile.open(sealedPath, KEY, { Context: 'x' } as never) },
+  { name: 'SealedSafetensors.open option readAhead', code: 'ERR_INVALID_ARG', hint: /did you mean "readAheadBytes"\?/,
+    run: () => SealedSafetensors.open(stPath, KEY, { readAhead: 1 } as never) },
+  { name: 'gcmSeal option aad (not an option)', code: 'ERR_INVALID_ARG', hint: /unknown option "aad".*valid: backend/,
+    run: () => gcmSeal(KEY, NONCE, PLAIN, undefined, { aad: PLAIN } as never) },
   // Cancellation.
   { name: 'seal with an aborted signal', code: 'ERR_ABORTED', hint: /aborted/,
     run: () => seal(KEY, PLAIN, { signal: AbortSignal.abort(new Error('stop')), threads: 1 }) },

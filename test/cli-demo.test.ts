@@ -48,7 +48,8 @@ describe('demo', () => {
     expect(code).toBe(0);
     const r = JSON.parse(out);
     expect(r.steps.map((s: { step: string }) => s.step)).toEqual(
-      ['generate model', 'seal', 'verify', 'open', 'SHA-256 check', 'random access (3 tensors)']);
+      ['generate model', 'seal', 'verify', 'open', 'SHA-256 check', 'random access (3 tensors)',
+        'remote: 3 tensors by URL', 'remote: whole model by URL']);
     const backends = new Set(r.comparison.map((x: { backend: string }) => x.backend));
     for (const b of ['plain copy', 'node:crypto', 'noble']) expect(backends).toContain(b);
     const files = (await readdir(join(dir, 'results'))).sort();
@@ -61,7 +62,7 @@ describe('demo', () => {
     expect(await readFile(join(dir, 'results', files[1]!), 'utf8')).toMatch(/\| backend \| seal 1T/);
     // Model files removed (no --keep): only the results folder is left.
     expect(await readdir(dir)).toEqual(['results']);
-  }, 60_000);
+  }, 120_000);
 
   it('checks free space before writing anything', async () => {
     await expect(checkFreeSpace(dir, 2 ** 60)).rejects.toMatchObject({ code: 'ERR_IO', message: /free but the demo needs/ });

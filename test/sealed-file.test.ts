@@ -156,7 +156,7 @@ describe('SealedFile behaviour', () => {
 
   it('rejects bad arguments before opening anything', async () => {
     const before = openFds();
-    await expectCode(() => SealedFile.open(path, randomBytes(16), { backend }), 'ERR_INVALID_ARG', /cobblestone-128/);
+    await expectCode(() => SealedFile.open(path, randomBytes(16), { backend, suite: 'cobblestone-256' }), 'ERR_INVALID_ARG', /cobblestone-128/);
     await expectCode(() => SealedFile.open(path, 'key' as never), 'ERR_INVALID_ARG', /KeyObject/);
     await expectCode(() => SealedFile.open(path, key, { suite: 'x' as never }), 'ERR_INVALID_ARG', /suite/);
     await expectCode(() => SealedFile.open(path, key, 7 as never), 'ERR_INVALID_ARG', /options/);

@@ -5,9 +5,14 @@
 // trips, in place vs out of place, ctr() vs seal's ciphertext, seal_chunks vs per-chunk seals
 // vs a run split in two). Any disagreement is __builtin_trap().
 //
+// A racing mode has a second thread toggle bytes of the (shared) input or output during each
+// kernel call and checks the result against private copies: a verified open must equal the
+// plaintext, a seal's tag must cover the ciphertext the kernel wrote (native/gcm.h, "read
+// once").
+//
 // Input layout (little-endian; reads past the end give zeros, so every input is valid):
-//   [0] mode % 3: 0 message, 1 message with an IV solved so the 32-bit counter wraps,
-//       2 chunk run
+//   [0] bit 7 set: racing (layout below); else mode (bits 0-6) % 3: 0 message, 1 message
+//       with an IV solved so the 32-bit counter wraps, 2 chunk run
 //   [1] bit 0: AES-256; bits 1-7: misalignment of the input/output buffers
 //   [2] misalignment of AAD, IV, tag buffers
 //   message: [3] IV length (< 128: 12, else 1..80)  [4..5] AAD length (0..2047)
@@ -16,16 +21,28 @@
 //   chunks:  [3] chunk-size class  [4..5] chunk size  [6] chunk count  [7..8] final chunk
 //            length  [9] first-index class  [10..17] first index  [18] split point
 //            [19] mutation kind  [20] mutated chunk  [21..24] position  [25] xor value
+//   racing:  [3] case % 4 (open shared input, seal shared output, seal shared input, open a
+//            shared chunk run)  [4] AAD length (0..63)  [6..7] length (0..2047)
+//            [8] chunk size (1..256, runs)  [9] toggled bytes (1..4)  [10..17] their offsets
+//            [18] xor value (0 means 1)  [19] calls per kernel (1..8)
 //   [32..] key, IV/nonce, AAD and data bytes; past the input's end they come from a PRNG
 //          seeded by the input, so lengths are not limited by -max_len.
 // Heap buffers end exactly where their data ends, so an over-read or over-write trips ASan.
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <thread>
 #include <vector>
+
+#include <pthread.h>
 
 #include "cpu.h"
 #include "gcm.h"
@@ -349,22 +366,212 @@ void fuzz_chunks(Input& in) {
   }
 }
 
+// ---- racing: a second thread writes the memory a call works on ------------------------------
+
+// The racer's progress, read by preempted() below.
+std::atomic<uint64_t> g_toggles{0};
+std::atomic<bool> g_racing{false};
+// SIGURG: libFuzzer uses SIGALRM, SIGUSR1/2 and the fault signals, and a standard signal
+// (unlike a real-time one) does not queue up while the handler runs.
+const int kPreemptSignal = SIGURG;
+
+// Run on the calling thread mid-call: waits (bounded) until the racer has written again, as
+// if the scheduler had taken the CPU there. Any two accesses a kernel makes to one byte then
+// straddle a change whenever the signal lands between them, instead of needing two cores to
+// collide within a few cycles.
+void preempted(int) {
+  const uint64_t seen = g_toggles.load(std::memory_order_relaxed);
+  for (int spin = 0; spin < 1 << 16 && g_racing.load(std::memory_order_relaxed); ++spin) {
+    if (g_toggles.load(std::memory_order_relaxed) != seen) break;
+  }
+}
+
+// One long-lived thread (libFuzzer runs millions of inputs; a thread per call would dominate).
+// start() returns once it is toggling; stop() returns once it no longer touches the memory,
+// so the caller may then free it. While toggling it also signals the caller every ~20 us.
+class Racer {
+ public:
+  static Racer& get() {
+    static Racer* r = new Racer();  // never destroyed: the thread runs until the process exits
+    return *r;
+  }
+
+  void start(uint8_t* p, const std::vector<size_t>& offs, uint8_t x) {
+    uint64_t gen;
+    {
+      std::lock_guard<std::mutex> l(m_);
+      p_ = p, offs_ = offs, x_ = x, caller_ = pthread_self();
+      go_.store(true, std::memory_order_relaxed);
+      g_racing.store(true, std::memory_order_relaxed);
+      gen = ++gen_;
+    }
+    cv_.notify_one();
+    while (started_.load(std::memory_order_acquire) != gen) std::this_thread::yield();
+  }
+
+  void stop() {
+    go_.store(false, std::memory_order_relaxed);
+    g_racing.store(false, std::memory_order_relaxed);
+    const uint64_t gen = gen_;
+    while (done_.load(std::memory_order_acquire) != gen) std::this_thread::yield();
+  }
+
+ private:
+  Racer() { std::thread([this] { run(); }).detach(); }
+
+  void run() {
+    uint64_t seen = 0;
+    for (;;) {
+      uint8_t* p;
+      std::vector<size_t> offs;
+      uint8_t x;
+      pthread_t caller;
+      {
+        std::unique_lock<std::mutex> l(m_);
+        cv_.wait(l, [&] { return gen_ != seen; });
+        seen = gen_, p = p_, offs = offs_, x = x_, caller = caller_;
+      }
+      started_.store(seen, std::memory_order_release);
+      auto next = std::chrono::steady_clock::now();
+      for (uint64_t n = 0; go_.load(std::memory_order_relaxed); ++n) {
+        // Relaxed atomics on this side; the kernel's plain accesses are the race under test.
+        for (size_t o : offs) __atomic_fetch_xor(p + o, x, __ATOMIC_RELAXED);
+        g_toggles.fetch_add(1, std::memory_order_relaxed);
+        if (n % 64 == 0 && std::chrono::steady_clock::now() >= next) {
+          pthread_kill(caller, kPreemptSignal);
+          next = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
+        }
+      }
+      done_.store(seen, std::memory_order_release);
+    }
+  }
+
+  std::mutex m_;
+  std::condition_variable cv_;
+  uint64_t gen_ = 0;  // written under m_, read by stop() on the same thread as start()
+  uint8_t* p_ = nullptr;
+  std::vector<size_t> offs_;
+  uint8_t x_ = 1;
+  pthread_t caller_{};
+  std::atomic<bool> go_{false};
+  std::atomic<uint64_t> started_{0}, done_{0};
+};
+
+// Whether got equals want except that bytes at offs may be XORed with x (the racer's values).
+bool equal_up_to(const uint8_t* got, const uint8_t* want, size_t n, const std::vector<size_t>& offs,
+                 uint8_t x) {
+  for (size_t i = 0; i < n; ++i) {
+    if (got[i] == want[i]) continue;
+    if ((got[i] ^ want[i]) != x || std::find(offs.begin(), offs.end(), i) == offs.end()) return false;
+  }
+  return true;
+}
+
+void fuzz_race(Input& in) {
+  const size_t key_len = in.at(1) & 1 ? 32 : 16;
+  const size_t mis = (in.at(1) >> 1) & 15;
+  const int what = in.at(3) % 4;
+  const size_t aad_len = in.at(4) & 63;
+  const size_t len = in.le(6, 2) & 0x7ff;
+  const size_t chunk = 1 + in.at(8);
+  const uint8_t x = in.at(18) ? in.at(18) : 1;
+  const int calls = 1 + in.at(19) % 8;
+  const Bytes key = in.take(key_len), iv = in.take(12), aad = in.take(aad_len), pt = in.take(len);
+  // The message as sealed by the reference, on private memory.
+  const Bytes ref = wsref::seal(key.data(), key_len, iv.data(), 12, aad.data(), aad_len, pt.data(), len);
+
+  // Chunk run case: len bytes in chunks of `chunk`, sealed by the reference chunk by chunk.
+  const uint64_t n_chunks = len == 0 ? 1 : (len + chunk - 1) / chunk;
+  Bytes run;
+  if (what == 3) {
+    for (uint64_t i = 0; i < n_chunks; ++i) {
+      uint8_t nonce[12];
+      chunk_nonce(iv, i, nonce);
+      const size_t m = std::min(chunk, len - static_cast<size_t>(i) * chunk);
+      const Bytes s = wsref::seal(key.data(), key_len, nonce, 12, nullptr, 0, pt.data() + i * chunk, m);
+      run.insert(run.end(), s.begin(), s.end());
+    }
+  }
+  // The toggled offsets, within what the racer may write: the sealed input (ciphertext and
+  // tag), or the ciphertext part of a seal's output, or the plaintext.
+  const size_t span = what == 0 ? len + 16 : what == 3 ? run.size() : len;
+  if (span == 0) return;
+  std::vector<size_t> offs;
+  for (int i = 0; i <= in.at(9) % 4; ++i) offs.push_back(in.le(10 + 2 * i, 2) % span);
+
+  // One shared buffer per kernel, toggled through all of its calls: one thread hand-off per
+  // kernel rather than per call. Everything checked is private.
+  Racer& racer = Racer::get();
+  for (const ws::Kernel* kern : g_kernels) {
+    const Key k(*kern, key);
+    Buf sh(what == 0 ? ref : what == 2 ? pt : what == 3 ? run : Bytes(len), mis);
+    racer.start(sh.p, offs, x);
+    for (int c = 0; c < calls; ++c) {
+      if (what == 0) {
+        Buf out(len, mis ^ 3);
+        const bool ok = ws::gcm_open(*kern, k.k, iv.data(), 12, aad.data(), aad_len, sh.p, out.p, len,
+                                     sh.p + len);
+        REQUIRE(ok ? out.eq(pt) : out.all(0, 0, len));
+      } else if (what == 1) {
+        Buf src(pt, mis ^ 5), tag(16, 0);
+        kern->seal(k.k, iv.data(), 12, aad.data(), aad_len, src.p, sh.p, len, tag.p);
+        REQUIRE(tag.eq(ref.data() + len, 16));
+      } else if (what == 2) {
+        Buf out(len, mis ^ 7), tag(16, 0);
+        kern->seal(k.k, iv.data(), 12, aad.data(), aad_len, sh.p, out.p, len, tag.p);
+        // The plaintext the kernel used (same keystream as the reference's), resealed by the
+        // reference, gives exactly this output and tag; it is the plaintext give or take toggles.
+        Bytes used(len);
+        for (size_t i = 0; i < len; ++i) used[i] = out.p[i] ^ ref[i] ^ pt[i];
+        const Bytes again = wsref::seal(key.data(), key_len, iv.data(), 12, aad.data(), aad_len,
+                                        used.data(), len);
+        REQUIRE(out.eq(again.data(), len) && tag.eq(again.data() + len, 16));
+        REQUIRE(equal_up_to(used.data(), pt.data(), len, offs, x));
+      } else {
+        Buf out(len, mis ^ 1);
+        if (len) std::memset(out.p, 0xaa, len);
+        const int64_t bad = ws::open_chunks(*kern, k.k, iv.data(), 0, sh.p, len, chunk, n_chunks, out.p);
+        // Chunks before the first failure are the plaintext; the failing one is zeroed; later
+        // ones are untouched.
+        const size_t good = bad < 0 ? len : std::min(len, static_cast<size_t>(bad) * chunk);
+        REQUIRE(good == 0 || std::memcmp(out.p, pt.data(), good) == 0);
+        if (bad >= 0) {
+          const size_t end = std::min(len, good + chunk);
+          REQUIRE(out.all(0, good, end) && out.all(0xaa, end, len));
+        }
+      }
+    }
+    racer.stop();
+    // A seal's shared output holds the ciphertext, give or take the racer's toggles.
+    if (what == 1) REQUIRE(equal_up_to(sh.p, ref.data(), len, offs, x));
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  for (const ws::Kernel* k : {&ws::kKernelAesni, &ws::kKernelVaes256, &ws::kKernelVaes512}) {
+  for (const ws::Kernel* k : ws::all_kernels()) {
     if (ws::cpu_supports(*k)) g_kernels.push_back(k);
   }
   std::fprintf(stderr, "gcm_fuzz: kernels:");
   for (const ws::Kernel* k : g_kernels) std::fprintf(stderr, " %s", k->name);
   std::fprintf(stderr, "%s\n", g_kernels.size() > 1 ? "" : " (no cross-kernel checks; reference only)");
   REQUIRE(!g_kernels.empty());
+  struct sigaction sa = {};
+  sa.sa_handler = preempted;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  REQUIRE(sigaction(kPreemptSignal, &sa, nullptr) == 0);
   return 0;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Input in(data, size);
-  switch (in.at(0) % 3) {
+  if (in.at(0) & 0x80) {
+    fuzz_race(in);
+    return 0;
+  }
+  switch ((in.at(0) & 0x7f) % 3) {
     case 0: fuzz_message(in, false); break;
     case 1: fuzz_message(in, true); break;
     default: fuzz_chunks(in);

@@ -37,7 +37,14 @@ def chunks(name, k256=0, mis=0, cc=1, c=63, n=3, last=10, fc=0, first=0, split=1
                           (19, mk, 1), (20, mc, 1), (21, pos, 4), (25, x, 1)]) + payload(40)
 
 
-# Kept under 48 files so the folder stays under 200 KB on disk (4 KB blocks).
+def race(name, what, ln, offs, k256=1, aad=20, x=1, calls=8):
+    fields = [(0, 0x80, 1), (1, k256, 1), (3, what, 1), (4, aad, 1), (6, ln, 2),
+              (9, len(offs) - 1, 1), (18, x, 1), (19, calls - 1, 1)]
+    fields += [(10 + 2 * i, o, 2) for i, o in enumerate(offs)]
+    seeds[name] = header(fields) + payload(64)
+
+
+# Kept under 50 files so the folder stays under 200 KB on disk (4 KB blocks).
 # Lengths around the 128-, 256- and 512-byte groups and their tails (length class 1: & 0xfff).
 for i, ln in enumerate([0, 1, 15, 16, 17, 63, 64, 127, 128, 129, 255, 256, 257, 511, 512, 513,
                         1024, 4095]):
@@ -60,6 +67,11 @@ chunks("chunks-4k-edge", cc=2, c=4095, n=1, last=4096, fc=1, pos=4100)
 chunks("chunks-64k", k256=1, cc=2, c=65535, n=3, last=1, fc=2, first=42, split=2, mk=2, mc=2, x=0x55)
 chunks("chunks-odd", mis=0x2d, c=16, n=24, last=5, fc=1, split=11, mk=1, mc=3, pos=17)
 chunks("chunks-513", k256=1, mis=0x13, c=512, n=7, last=513, split=6, mc=6, pos=520, x=0x80)
+
+# Racing (a second thread toggles bytes during the calls): the first block of each group of
+# an open's input, and bytes of the last groups of a seal's output.
+race("race-open-groups", 0, 1124, [0, 128, 256, 512])
+race("race-seal-out-last", 1, 1124, [768, 800, 900, 1010])
 
 os.makedirs(OUT, exist_ok=True)
 for name, data in seeds.items():

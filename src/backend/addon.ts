@@ -44,14 +44,23 @@ export interface NativeThreadPool {
   close(): void;
 }
 
+/** A c2sp derived key held in native memory (native/binding_keys.h); see src/derived.ts. */
+export interface DerivedKeysHandle {
+  /** Copies the key into dst (exactly the key length): for a JS backend or a pool key slot. */
+  writeKey(dst: Uint8Array): void;
+  destroy(): void;
+}
+
 export interface Addon {
-  NativeKey: new (key: Uint8Array, kernel: string) => NativeKeyHandle;
+  NativeKey: new (key: Uint8Array | DerivedKeysHandle, kernel: string) => NativeKeyHandle;
+  /** Absent when the process exports no OpenSSL HMAC: derivation then runs in JS. */
+  DerivedKeys?: new (inputKey: Uint8Array, info: Uint8Array, keyBytes: number, baseNonceOut: Uint8Array,
+    commitmentOut: Uint8Array) => DerivedKeysHandle;
+  /** Whether two views share a byte of memory, by address (older builds lack it). */
+  viewsOverlap?(a: ArrayBufferView, b: ArrayBufferView): boolean;
   OpensslGcm: new (key: Uint8Array, encrypt: boolean) => OpensslGcmHandle;
   /** Missing from addons built before the pool existed (a stale build/): callers fall back. */
   ThreadPool?: new (threads: number) => NativeThreadPool;
-  /** One synchronous batch call (op 0 seal, 1 open) under a key expanded on the stack; absent from stale builds. */
-  runOnce?(op: number, key: Uint8Array, kernel: string, baseNonce: Uint8Array, first: number, src: Uint8Array,
-    chunk: number, n: number, dst: Uint8Array): number;
   memcpy(dst: Uint8Array, src: Uint8Array): void;
   info(): NativeInfo;
   /** null when every kernel this CPU runs gives the known answers, else what failed. */

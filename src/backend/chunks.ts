@@ -22,24 +22,27 @@ const EMPTY = new Uint8Array(0);
 
 export function sealChunksLoop(key: GcmKey, baseNonce: Uint8Array, firstIndex: number,
   plaintext: Uint8Array, chunkSize: number, nChunks: number, out: Uint8Array): void {
-  const nonce = new Uint8Array(baseNonce.length);
+  // One private copy of the base nonce for every chunk: the caller's may be shared memory.
+  const base = Uint8Array.from(baseNonce);
+  const nonce = new Uint8Array(base.length);
   for (let i = 0; i < nChunks; i++) {
     const start = i * chunkSize;
     const len = Math.min(chunkSize, plaintext.length - start);
     const dst = out.subarray(i * (chunkSize + TAG_BYTES), i * (chunkSize + TAG_BYTES) + len + TAG_BYTES);
-    key.seal(chunkNonce(baseNonce, firstIndex + i, nonce), EMPTY,
+    key.seal(chunkNonce(base, firstIndex + i, nonce), EMPTY,
       plaintext.subarray(start, start + len), dst);
   }
 }
 
 export function openChunksLoop(key: GcmKey, baseNonce: Uint8Array, firstIndex: number,
   sealed: Uint8Array, chunkSize: number, nChunks: number, out: Uint8Array): number {
-  const nonce = new Uint8Array(baseNonce.length);
+  const base = Uint8Array.from(baseNonce);
+  const nonce = new Uint8Array(base.length);
   for (let i = 0; i < nChunks; i++) {
     const start = i * chunkSize;
     const len = Math.min(chunkSize, out.length - start);
     const src = sealed.subarray(i * (chunkSize + TAG_BYTES), i * (chunkSize + TAG_BYTES) + len + TAG_BYTES);
-    if (!key.open(chunkNonce(baseNonce, firstIndex + i, nonce), EMPTY, src,
+    if (!key.open(chunkNonce(base, firstIndex + i, nonce), EMPTY, src,
       out.subarray(start, start + len))) {
       return i;
     }

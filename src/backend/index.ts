@@ -66,6 +66,12 @@ export interface Info {
   kernels: { name: string; supported: boolean }[];
   openssl: string | null;
   node: string;
+  /**
+   * Why the default backend cannot run (seal(), open() and the rest throw exactly this), e.g.
+   * WEIGHTSEAL_KERNEL naming an unknown kernel; null when it can. `backend` then names the
+   * backend that was asked for, not one that would silently run instead.
+   */
+  error: { code: string; message: string } | null;
 }
 
 /** What weightseal sees on this machine: CPU, OS vector state, kernel, addon load errors. */
@@ -75,6 +81,7 @@ export function info(): Info {
   let backend: BackendName = 'noble';
   let kernel: string | null = null;
   const allErrors = [...errors];
+  let error: Info['error'] = null;
   try {
     const b = defaultBackend();
     backend = b.name;
@@ -82,6 +89,8 @@ export function info(): Info {
   } catch (e) {
     if (!isWeightsealError(e)) throw e;
     allErrors.push(e.message);
+    backend = 'native'; // what the default asked for: seal() fails with this error, it does not fall back
+    error = { code: e.code, message: e.message };
   }
   return {
     backend,
@@ -98,6 +107,7 @@ export function info(): Info {
     kernels: native?.kernels ?? [],
     openssl: native?.openssl ?? null,
     node: process.version,
+    error,
   };
 }
 

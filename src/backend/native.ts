@@ -1,6 +1,6 @@
 /** The addon's kernels as a Backend. One Backend object per kernel. */
 import { WeightsealError } from '../errors.js';
-import { addonStatus, type NativeKeyHandle } from './addon.js';
+import { addonStatus, type DerivedKeysHandle, type NativeKeyHandle } from './addon.js';
 import type { Backend, GcmKey } from './types.js';
 
 export const KERNEL_NAMES = ['vaes512', 'vaes256', 'aesni', 'armv8'] as const;
@@ -117,6 +117,7 @@ export function nativeBackend(kernel: string | null = chosenKernel()): Backend {
       name: 'native',
       kernel: name,
       importKey: (key: Uint8Array) => new NativeKey(backend, new addon.NativeKey(key, name)),
+      importNative: (handle: DerivedKeysHandle) => new NativeKey(backend, new addon.NativeKey(handle, name)),
     };
     backends.set(kernel, backend);
     b = backend;

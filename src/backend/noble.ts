@@ -2,6 +2,7 @@
 import { gcm } from '@noble/ciphers/aes.js';
 import { WeightsealError } from '../errors.js';
 import { openChunksLoop, sealChunksLoop } from './chunks.js';
+import { readOnce } from './read-once.js';
 import type { Backend, GcmKey } from './types.js';
 
 class NobleKey implements GcmKey {
@@ -20,15 +21,18 @@ class NobleKey implements GcmKey {
     return this.#key;
   }
 
+  // noble encrypts into a fresh array (hashing that, never out) and decrypts in two passes
+  // over its input, so shared inputs are copied first (read-once.ts).
   seal(iv: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array): void {
-    out.set(gcm(this.#live(iv), iv, aad).encrypt(plaintext));
+    const key = this.#live(iv);
+    out.set(gcm(key, readOnce(iv), readOnce(aad)).encrypt(readOnce(plaintext)));
   }
 
   open(iv: Uint8Array, aad: Uint8Array, sealed: Uint8Array, out: Uint8Array): boolean {
     const key = this.#live(iv);
     let pt: Uint8Array;
     try {
-      pt = gcm(key, iv, aad).decrypt(sealed);
+      pt = gcm(key, readOnce(iv), readOnce(aad)).decrypt(readOnce(sealed));
     } catch {
       out.fill(0);
       return false;

@@ -5,6 +5,7 @@
 import { createCipheriv, createDecipheriv, type CipherGCMTypes } from 'node:crypto';
 import { WeightsealError } from '../errors.js';
 import { openChunksLoop, sealChunksLoop, TAG_BYTES } from './chunks.js';
+import { readOnce } from './read-once.js';
 import type { Backend, GcmKey } from './types.js';
 
 const MAX_IV_BYTES = 255;
@@ -27,10 +28,12 @@ class NodeKey implements GcmKey {
     return this.#key;
   }
 
+  // OpenSSL may load its input twice, so shared inputs are copied first (read-once.ts); it
+  // writes (and hashes) Node's fresh output buffers, which are copied to out once.
   seal(iv: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array): void {
-    const c = createCipheriv(this.#alg, this.#live(iv), iv, { authTagLength: TAG_BYTES });
-    if (aad.length) c.setAAD(aad);
-    const body = c.update(plaintext);
+    const c = createCipheriv(this.#alg, this.#live(iv), readOnce(iv), { authTagLength: TAG_BYTES });
+    if (aad.length) c.setAAD(readOnce(aad));
+    const body = c.update(readOnce(plaintext));
     const tail = c.final();
     out.set(body);
     out.set(tail, body.length);
@@ -39,10 +42,11 @@ class NodeKey implements GcmKey {
 
   open(iv: Uint8Array, aad: Uint8Array, sealed: Uint8Array, out: Uint8Array): boolean {
     const n = sealed.length - TAG_BYTES;
-    const d = createDecipheriv(this.#alg, this.#live(iv), iv, { authTagLength: TAG_BYTES });
-    d.setAuthTag(sealed.subarray(n));
-    if (aad.length) d.setAAD(aad);
-    const body = d.update(sealed.subarray(0, n));
+    const input = readOnce(sealed);
+    const d = createDecipheriv(this.#alg, this.#live(iv), readOnce(iv), { authTagLength: TAG_BYTES });
+    d.setAuthTag(input.subarray(n));
+    if (aad.length) d.setAAD(readOnce(aad));
+    const body = d.update(input.subarray(0, n));
     try {
       d.final();
     } catch {

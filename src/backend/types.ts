@@ -3,6 +3,8 @@
  * (@noble/ciphers, pure JS) and `node` (node:crypto, i.e. OpenSSL). Callers hand in output
  * buffers so the hot path allocates nothing (STYLE habit 4). Arguments are already validated.
  */
+import type { DerivedKeysHandle } from './addon.js';
+
 export type BackendName = 'native' | 'noble' | 'node';
 export const BACKEND_NAMES: readonly BackendName[] = ['native', 'noble', 'node'];
 
@@ -12,6 +14,11 @@ export interface Backend {
   readonly kernel: string | null;
   /** Expands a 16- or 32-byte AES key. The result holds key material: destroy() it. */
   importKey(key: Uint8Array): GcmKey;
+  /**
+   * Native backends only: imports a derived key held in native memory (src/derived.ts)
+   * without it ever passing through JS.
+   */
+  importNative?(handle: DerivedKeysHandle): GcmKey;
 }
 
 export interface GcmKey {

@@ -29,8 +29,12 @@ export function removeTemps(): void {
   temps.clear();
 }
 
-/** Installs the signal handlers once; `say` reports on stderr unless quiet. */
-export function installSignalCleanup(say: (line: string) => void): void {
+/**
+ * Installs the signal handlers once; `say` reports on stderr unless quiet, `report` prints
+ * the command's --json failure object before the exit.
+ */
+export function installSignalCleanup(say: (line: string) => void,
+  report?: (signal: string, exitCode: number) => void): void {
   if (installed) return;
   installed = true;
   const onSignal = (signal: keyof typeof SIGNAL_EXIT) => {
@@ -40,6 +44,11 @@ export function installSignalCleanup(say: (line: string) => void): void {
       say(`\ninterrupted (${signal})${n ? `: removed ${n} temporary file${n === 1 ? '' : 's'}` : ''}`);
     } catch {
       // stderr may be gone with the terminal (SIGHUP): the exit code still says what happened.
+    }
+    try {
+      report?.(signal, SIGNAL_EXIT[signal]);
+    } catch {
+      // stdout may be gone too.
     }
     process.exit(SIGNAL_EXIT[signal]);
   };

@@ -83,7 +83,8 @@ export function formatDoctor(r: DoctorReport): string {
   const lines = [
     `weightseal doctor`,
     `  node          ${r.node} (${r.os.platform} ${r.os.arch}, kernel ${r.os.kernel})`,
-    `  backend       ${r.backend}${r.kernel ? ` (kernel ${r.kernel})` : ''}`,
+    `  backend       ${r.backend}${r.kernel ? ` (kernel ${r.kernel})` : ''}` +
+      (r.error ? `: UNAVAILABLE, seal and open fail with ${r.error.code}: ${r.error.message}` : ''),
     `  addon         ${r.addon.loaded ? `loaded from ${r.addon.path}` : 'NOT loaded'}`,
     `  addon source  ${r.addon.source ?? 'none'}: ${r.addon.reason}`,
     `  openssl       ${r.openssl ?? 'unknown (addon not loaded)'}`,

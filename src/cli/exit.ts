@@ -26,6 +26,9 @@ export function exitCodeFor(e: unknown): number {
         return EXIT.USAGE;
       case 'ERR_IO':
       case 'ERR_EXISTS':
+      case 'ERR_RANGE_NOT_SUPPORTED':
+      case 'ERR_BAD_RESPONSE':
+      case 'ERR_REMOTE_CHANGED':
         return EXIT.IO;
       case 'ERR_ABORTED':
         return EXIT.INTERRUPTED;

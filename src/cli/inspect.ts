@@ -4,6 +4,8 @@
  */
 import type { Key, SourceOptions } from '../safetensors/source.js';
 import { SealedSafetensors, type TensorInfo } from '../safetensors/index.js';
+import { isRemoteUrl } from '../remote/options.js';
+import { redactUrl } from '../remote/redact.js';
 
 export interface InspectReport {
   file: string;
@@ -23,7 +25,7 @@ export async function inspect(path: string, key: Key | null, opts: SourceOptions
     const dtypes: Record<string, number> = {};
     for (const t of table) dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + t.byteLength;
     return {
-      file: path, sealed: key !== null, tensors: table.length, dataBytes: m.dataBytes,
+      file: isRemoteUrl(path) ? redactUrl(path) : path, sealed: key !== null, tensors: table.length, dataBytes: m.dataBytes,
       metadata: { ...m.metadata }, dtypes, table,
     };
   } finally {

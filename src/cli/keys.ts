@@ -27,8 +27,18 @@ export function decodeKey(bytes: Uint8Array, from: string): Uint8Array {
   const text = Buffer.from(bytes).toString('latin1').trim();
   if (HEX.test(text)) return new Uint8Array(Buffer.from(text, 'hex'));
   if (bytes.length === 16 || bytes.length === 32) return new Uint8Array(bytes);
-  throw invalidArg(`${from} must hold a 32-byte (or 16-byte) key, raw or as hex; it has ${bytes.length} bytes ` +
-    '(make one with `weightseal keygen FILE`)');
+  // 32/64 characters, nearly all hex: a hex key with a typo, not a raw key of the wrong size.
+  if (text.length === 32 || text.length === 64) {
+    const bad = [...text].findIndex((c) => !/[0-9a-fA-F]/.test(c));
+    const hexish = [...text].filter((c) => /[0-9a-fA-F]/.test(c)).length >= text.length - 2;
+    if (bad >= 0 && hexish) {
+      // Position only: the character itself could be part of a key.
+      throw invalidArg(`${from} looks like a hex key but character ${bad + 1} of ${text.length} is not a hex digit ` +
+        '(0-9, a-f); fix the file or make a new key with `weightseal keygen --hex FILE`');
+    }
+  }
+  throw invalidArg(`${from} must hold a 32-byte (or 16-byte) key, raw or as hex (64 or 32 digits); it has ` +
+    `${bytes.length} bytes (make one with \`weightseal keygen FILE\`)`);
 }
 
 async function readStdin(): Promise<Uint8Array> {
@@ -46,7 +56,8 @@ export function keyFileWarning(path: string, mode: number): string | null {
     `run: chmod 600 ${path}`;
 }
 
-export async function loadKey(src: KeySource, warn: (line: string) => void): Promise<LoadedKey> {
+/** `noKeyHint` is added to the "a key is needed" message (inspect: the --plaintext way out). */
+export async function loadKey(src: KeySource, warn: (line: string) => void, noKeyHint = ''): Promise<LoadedKey> {
   if (src.keyFile !== undefined && src.keyEnv !== undefined) {
     throw invalidArg('give one of --key-file and --key-env, not both');
   }
@@ -80,17 +91,22 @@ export async function loadKey(src: KeySource, warn: (line: string) => void): Pro
     key = new Uint8Array(Buffer.from(text, 'hex'));
   } else {
     throw invalidArg('a key is needed: --key-file PATH (or - for stdin) or --key-env NAME; ' +
-      'keys are never taken from the command line');
+      `keys are never taken from the command line${noKeyHint}`);
   }
   return { key, suite: key.length === 16 ? 'cobblestone-128' : 'cobblestone-256', from };
 }
 
-/** A fresh random key, written with mode 0600; never replaces an existing file. */
-export async function keygen(path: string, suite: Suite): Promise<{ path: string; bytes: number }> {
+/**
+ * A fresh random key, written with mode 0600; never replaces an existing file. `hex` writes
+ * it as hex text and a newline (what --key-env takes; --key-file reads either).
+ */
+export async function keygen(path: string, suite: Suite, format: 'raw' | 'hex' = 'raw'):
+  Promise<{ path: string; bytes: number; format: 'raw' | 'hex' }> {
   const bytes = suite === 'cobblestone-128' ? 16 : 32;
   const key = randomBytes(bytes);
+  const data = format === 'hex' ? Buffer.from(key.toString('hex') + '\n', 'latin1') : key;
   try {
-    await writeFile(path, key, { mode: 0o600, flag: 'wx' });
+    await writeFile(path, data, { mode: 0o600, flag: 'wx' });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
       throw new WeightsealError('ERR_EXISTS', `${path} already exists; keygen never overwrites a key (remove it first)`,
@@ -99,6 +115,7 @@ export async function keygen(path: string, suite: Suite): Promise<{ path: string
     throw ioError('write key file', path, e);
   } finally {
     key.fill(0);
+    data.fill(0);
   }
-  return { path, bytes };
+  return { path, bytes, format };
 }

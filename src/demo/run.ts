@@ -19,6 +19,7 @@ import type { CliIO } from '../cli/program.js';
 import { perCoreRates, runComparison, type PerCore } from './compare.js';
 import { supportedKernels } from '../backend/native.js';
 import { generateModel } from './model.js';
+import { remoteLoad } from './remote.js';
 import { comparisonTable, coresTable, machine, stepsTable, writeReports, type DemoResults, type Step } from './report.js';
 
 export interface DemoOptions {
@@ -126,6 +127,7 @@ export async function runDemo(o: DemoOptions, io: CliIO): Promise<DemoResults> {
     await rm(paths.opened, { force: true });
 
     steps.push(await randomAccess(paths, key, say));
+    steps.push(...await remoteLoad(paths.sealed, key, say));
 
     // Per-core rates of the paths users take (the sealed file is in the page cache by now).
     let perCore: PerCore | undefined;

@@ -11,8 +11,12 @@ import { fileURLToPath } from 'node:url';
 import { WeightsealError, invalidArg, ioError } from '../errors.js';
 import { runPipeline, type Keys, type Mode, type Tuning } from '../pipeline/engine.js';
 import { describe } from '../validate.js';
-import { FileSource, isFileHandle } from './sources.js';
-import { exists, publish, sweepStaleTemps, tempPathFor } from './temp.js';
+import { FileSource, isFileHandle, toSource, type ByteSource } from './sources.js';
+import { RangedObject, isRemoteUrl, remoteByteSource, type RemoteOptions } from '../remote/open.js';
+import { remoteTuning } from '../remote/tuning.js';
+import { withPath } from '../error-path.js';
+import { checkDestination } from './destination.js';
+import { publish, sweepStaleTemps, tempPathFor } from './temp.js';
 
 export interface FileResult {
   /** Bytes read from the source file. */
@@ -25,6 +29,12 @@ export interface FileResult {
 
 /** Positional writes in flight at once: enough to keep a fast disk (or the page cache) busy. */
 const WRITE_CONCURRENCY = 4;
+
+/** A Node Readable (or async iterable of bytes): only the command passes one, for stdin and FIFOs. */
+function isStreamSource(v: unknown): v is AsyncIterable<Uint8Array> {
+  return typeof v === 'object' && v !== null && !isFileHandle(v) && !(v instanceof URL) &&
+    Symbol.asyncIterator in v;
+}
 
 export function pathArg(v: unknown, name: string): string {
   if (typeof v === 'string' && v.length > 0) return resolve(v);
@@ -45,8 +55,20 @@ export interface FileHooks {
   overwriteHint?: string;
 }
 
-function existsError(dst: string, hint = 'pass { overwrite: true }'): WeightsealError {
+function existsError(dst: string, hint = DEFAULT_HINT): WeightsealError {
   return new WeightsealError('ERR_EXISTS', `${dst} already exists; remove it or ${hint}`, { path: dst });
+}
+
+const DEFAULT_HINT = 'pass { overwrite: true }';
+
+/** Creating the temporary failed: say it of dst (or its directory), not of a name the caller never gave. */
+function createError(dst: string, cause: unknown): WeightsealError {
+  const sys = (cause as NodeJS.ErrnoException | undefined)?.code;
+  if (sys === 'ENOENT' || sys === 'ENOTDIR') {
+    return new WeightsealError('ERR_IO', `cannot create ${dst}: directory ${dirname(dst)} does not exist ` +
+      '(create it first, or check the path exists)', { path: dst, cause });
+  }
+  return ioError('create', dst, cause);
 }
 
 async function writeAll(fh: FileHandle, path: string, view: Uint8Array, position: number): Promise<void> {
@@ -66,14 +88,33 @@ async function writeAll(fh: FileHandle, path: string, view: Uint8Array, position
  * whole pipeline, authenticating every chunk, and writes nothing.
  */
 export async function transformFile(mode: Mode, src: unknown, dst: unknown, keys: Keys | null, tuning: Tuning,
-  overwrite: boolean, hooks: FileHooks = {}): Promise<FileResult> {
+  overwrite: boolean, hooks: FileHooks = {}, remoteOpts: RemoteOptions = {}): Promise<FileResult> {
   const t0 = performance.now();
+  if (isRemoteUrl(dst)) {
+    // s3:// destination: a multipart upload, never a partial object (src/remote/upload.ts).
+    const { sealFileToRemote } = await import('../remote/upload.js');
+    if (!isFileHandle(src)) pathArg(src, 'src');
+    const source = await FileSource.open(isFileHandle(src) ? src : pathArg(src, 'src'));
+    try {
+      const r = await sealFileToRemote(mode, source, dst, keys!, tuning, overwrite, remoteOpts, hooks.progress);
+      return { bytesIn: r.bytesIn, bytesOut: r.bytesOut, seconds: (performance.now() - t0) / 1000 };
+    } finally {
+      await source.close().catch(() => {});
+    }
+  }
   const dstPath = dst === null ? null : pathArg(dst, 'dst');
   if (typeof overwrite !== 'boolean') throw invalidArg(`overwrite must be a boolean, got ${describe(overwrite)}`);
-  if (!isFileHandle(src)) pathArg(src, 'src'); // a bad argument fails before the filesystem is touched
+  // http(s):// and s3:// sources (or an open remote object) are read as parallel ranges (src/remote);
+  // a stream source (the command's stdin or a FIFO) in order; a path or FileHandle positionally.
+  const remote = isRemoteUrl(src) || src instanceof RangedObject;
+  const streamed = !remote && isStreamSource(src);
+  if (!remote && !isFileHandle(src) && !streamed) pathArg(src, 'src'); // a bad argument fails before the filesystem is touched
   const refuse = (p: string) => existsError(p, hooks.overwriteHint);
-  if (dstPath !== null && !overwrite && (await exists(dstPath))) throw refuse(dstPath);
-  const source = await FileSource.open(isFileHandle(src) ? src : pathArg(src, 'src'));
+  if (dstPath !== null) await checkDestination(dstPath, overwrite, hooks.overwriteHint ?? DEFAULT_HINT);
+  if (remote) tuning = remoteTuning(tuning, remoteOpts as RemoteOptions & { inflight?: number });
+  const source: ByteSource = remote ? await remoteByteSource(src as string | URL | RangedObject, remoteOpts) :
+    streamed ? await toSource(src) :
+    await FileSource.open(isFileHandle(src) ? src : pathArg(src, 'src'));
   let tmp: string | null = null;
   let out: FileHandle | null = null;
   let bytesOut = 0;
@@ -84,7 +125,7 @@ export async function transformFile(mode: Mode, src: unknown, dst: unknown, keys
       try {
         out = await fsOpen(path, 'wx', 0o600);
       } catch (e) {
-        throw ioError('create', path, e);
+        throw createError(dstPath, e);
       }
       tmp = path;
       hooks.tempCreated?.(tmp);
@@ -107,11 +148,16 @@ export async function transformFile(mode: Mode, src: unknown, dst: unknown, keys
       } catch (e) {
         throw ioError('sync', tmp, e);
       }
+      // Checked again: what dst is may have changed while the pipeline ran.
+      if (overwrite) await checkDestination(dstPath, true, hooks.overwriteHint ?? DEFAULT_HINT);
       await publish(tmp, dstPath, overwrite, refuse);
       hooks.tempDone?.(tmp);
       tmp = null;
     }
     return { ...totals, seconds: (performance.now() - t0) / 1000 };
+  } catch (e) {
+    // Remote errors already name the URL, shown without its query string (src/remote/redact.ts).
+    throw streamed || remote ? e : withPath(e, isFileHandle(src) ? `file descriptor ${src.fd}` : pathArg(src, 'src'));
   } finally {
     if (out) await out.close().catch(() => {});
     if (tmp !== null) {

@@ -18,6 +18,8 @@ import { addonStatus } from '../backend/addon.js';
 import { WeightsealError, ioError } from '../errors.js';
 import { runPipeline } from '../pipeline/engine.js';
 import { checkOptions, resolveKeys, resolveTuning, type PipelineOptions } from '../pipeline/options.js';
+import { MEMORY_FILE_KEYS } from '../option-keys.js';
+import { checkKeys } from '../options-check.js';
 import { pathArg } from './files.js';
 import { FileSource, isFileHandle } from './sources.js';
 
@@ -114,6 +116,7 @@ async function writeAll(fd: number, view: Uint8Array, position: number): Promise
 export async function openInMemory(src: string | URL | FileHandle, key: Uint8Array | KeyObject,
   opts?: PipelineOptions): Promise<MemoryFile> {
   const o = checkOptions(opts);
+  checkKeys(o, MEMORY_FILE_KEYS, 'options');
   const keys = resolveKeys(key, o);
   const tuning = resolveTuning(o);
   if (!isFileHandle(src)) pathArg(src, 'src');

@@ -7,7 +7,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { runPipeline, type Keys, type Mode, type Tuning } from '../pipeline/engine.js';
 import { invalidArg } from '../errors.js';
-import { describe } from '../validate.js';
+import { checkBytes, describe } from '../validate.js';
 import { IterableSource } from './sources.js';
 import { PushQueue } from './push-queue.js';
 
@@ -18,7 +18,9 @@ export class PipelineTransform extends Transform {
   #done: Promise<unknown>;
 
   constructor(mode: Mode, keys: Keys | null, tuning: Tuning) {
-    super({ readableHighWaterMark: tuning.slotBytes, writableHighWaterMark: tuning.slotBytes });
+    // decodeStrings off: a string written (say, from an objectMode source) reaches _transform
+    // and is refused, instead of being sealed as its UTF-8 bytes without a word.
+    super({ readableHighWaterMark: tuning.slotBytes, writableHighWaterMark: tuning.slotBytes, decodeStrings: false });
     const signals = [this.#abort.signal, ...(tuning.signal ? [tuning.signal] : [])];
     const source = new IterableSource(this.#input, 'stream');
     this.#done = runPipeline(mode, keys, source, {
@@ -41,15 +43,19 @@ export class PipelineTransform extends Transform {
   }
 
   override _transform(chunk: unknown, _enc: BufferEncoding, cb: TransformCallback): void {
-    if (!(chunk instanceof Uint8Array)) {
-      cb(invalidArg(`write Uint8Array or Buffer chunks, got ${describe(chunk)}`));
+    let bytes: Uint8Array;
+    try {
+      if (!ArrayBuffer.isView(chunk)) throw invalidArg(`write Uint8Array or Buffer chunks, got ${describe(chunk)}`);
+      bytes = checkBytes(chunk, 'a written chunk'); // a detached one is an error, not an empty write
+    } catch (e) {
+      cb(e as Error);
       return;
     }
-    if (chunk.length === 0) {
+    if (bytes.length === 0) {
       cb();
       return;
     }
-    this.#input.push(chunk).then(() => cb(), () => { /* the pipeline's error destroys the stream */ });
+    this.#input.push(bytes).then(() => cb(), () => { /* the pipeline's error destroys the stream */ });
   }
 
   override _flush(cb: TransformCallback): void {

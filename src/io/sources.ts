@@ -7,7 +7,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { WeightsealError, invalidArg } from '../errors.js';
 import type { Region } from '../pipeline/pool.js';
-import { describe } from '../validate.js';
+import { checkBytes, describe, isLiveView } from '../validate.js';
 import { ReadableFile, isFileHandle } from './read-file.js';
 
 export { isFileHandle } from './read-file.js';
@@ -22,7 +22,7 @@ export interface ByteSource {
   /** The next bytes in order into dst; returns how many (fewer than dst.length only at the end). */
   read(dst: Uint8Array, signal: AbortSignal): Promise<number>;
   /** Bytes at `position` into dst without moving the cursor; sources of known size only. */
-  readAt?(dst: Uint8Array, position: number): Promise<number>;
+  readAt?(dst: Uint8Array, position: number, signal?: AbortSignal): Promise<number>;
   /** The bytes at [position, position + len) in place, when the executor can read that memory. */
   lend?(position: number, len: number, shared: boolean): Region | null;
   /** Closes what the source opened itself (never a caller's FileHandle or stream). */
@@ -37,7 +37,23 @@ export class MemorySource implements ByteSource {
     this.size = bytes.length;
   }
 
+  /**
+   * The caller's buffer may be transferred or shrunk while an async call reads it: that is
+   * ERR_INVALID_ARG, never a short read (which would seal a truncated message as complete).
+   */
+  #live(): void {
+    if (this.bytes.length !== this.size || !isLiveView(this.bytes)) {
+      throw invalidArg('the input buffer was detached (transferred) or shrunk while weightseal was reading it; ' +
+        'keep it alive and unchanged in size until the call settles');
+    }
+  }
+
   read(dst: Uint8Array): Promise<number> {
+    try {
+      this.#live();
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const n = Math.min(dst.length, this.size - this.position);
     dst.set(this.bytes.subarray(this.position, this.position + n));
     this.position += n;
@@ -45,12 +61,18 @@ export class MemorySource implements ByteSource {
   }
 
   readAt(dst: Uint8Array, position: number): Promise<number> {
+    try {
+      this.#live();
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const n = Math.min(dst.length, this.size - position);
     dst.set(this.bytes.subarray(position, position + n));
     return Promise.resolve(n);
   }
 
   lend(position: number, len: number, shared: boolean): Region | null {
+    this.#live();
     // Workers read SharedArrayBuffer memory in place; anything else is copied into slots.
     if (shared && !(this.bytes.buffer instanceof SharedArrayBuffer)) return null;
     return { buf: this.bytes.buffer, off: this.bytes.byteOffset + position, len: Math.min(len, this.size - position) };
@@ -120,11 +142,11 @@ export class IterableSource implements ByteSource {
         this.#done = true;
         return false;
       }
-      if (!(r.value instanceof Uint8Array)) {
+      if (!ArrayBuffer.isView(r.value)) {
         throw invalidArg(`source chunks must be Uint8Array (or Buffer), got ${describe(r.value)}; ` +
           'do not setEncoding() on a Readable you pass in');
       }
-      this.#chunk = r.value;
+      this.#chunk = checkBytes(r.value, 'a source chunk');
       this.#at = 0;
       return true;
     } finally {
@@ -162,7 +184,7 @@ export type SourceInput = string | URL | FileHandle | Readable | AsyncIterable<U
 
 /** Any accepted source as a ByteSource; ERR_INVALID_ARG names what is accepted. */
 export async function toSource(input: unknown): Promise<ByteSource> {
-  if (input instanceof Uint8Array) return new MemorySource(input);
+  if (ArrayBuffer.isView(input)) return new MemorySource(checkBytes(input, 'source'));
   if (typeof input === 'string' || input instanceof URL || isFileHandle(input)) return FileSource.open(input);
   if (input instanceof Readable) return new IterableSource(input, 'readable stream');
   if (typeof input === 'object' && input !== null &&

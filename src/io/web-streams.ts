@@ -8,7 +8,7 @@
 import type { Transformer } from 'node:stream/web';
 import { runPipeline, type Keys, type Mode, type Tuning } from '../pipeline/engine.js';
 import { invalidArg } from '../errors.js';
-import { describe } from '../validate.js';
+import { checkBytes, describe } from '../validate.js';
 import { IterableSource } from './sources.js';
 import { PushQueue } from './push-queue.js';
 
@@ -33,11 +33,12 @@ export function webTransform(mode: Mode, keys: Keys | null, tuning: Tuning): Tra
       });
     },
     transform(chunk) {
-      if (!(chunk instanceof Uint8Array)) {
+      if (!ArrayBuffer.isView(chunk)) {
         throw invalidArg(`write Uint8Array chunks, got ${describe(chunk)}`);
       }
-      if (chunk.length === 0) return undefined;
-      return input.push(chunk);
+      const bytes = checkBytes(chunk, 'a written chunk'); // a detached one is an error, not an empty write
+      if (bytes.length === 0) return undefined;
+      return input.push(bytes);
     },
     flush() {
       input.end();

@@ -18,7 +18,7 @@ import {
 import { WeightsealError } from '../errors.js';
 import { authFailed, createHeader, parseHeader, wipeDerived } from '../format.js';
 import { trailingData } from '../trailing.js';
-import type { Derived } from '../cobblestone.js';
+import { rawKeyMaterial, type Derived } from '../derived.js';
 import type { ByteSource } from '../io/sources.js';
 import { truncatedSource } from '../io/sources.js';
 import { createExecutor, type Executor, type Keying, type Region } from './pool.js';
@@ -47,8 +47,8 @@ export interface Tuning {
 export interface Keys {
   key?: Uint8Array | KeyObject;
   suite?: Suite;
-  context?: Uint8Array | string;
-  raw?: Keying;
+  context?: ArrayBufferView | string;
+  raw?: { key: Uint8Array; baseNonce: Uint8Array };
   /** Test vectors only: a fixed salt (see format.ts TEST_SALT). */
   salt?: Uint8Array;
 }
@@ -221,6 +221,7 @@ export async function runPipeline(mode: Mode, keys: Keys | null, source: ByteSou
   tuning.signal?.addEventListener('abort', onAbort, { once: true });
 
   let derived: Derived | null = null;
+  let rawMaterial: Keying | null = null;
   let producer: Promise<void> = Promise.resolve();
   // Slot work not yet settled, for the final wait: only these, so a long stream holds no history.
   const unsettled = new Set<Promise<SlotResult>>();
@@ -232,7 +233,7 @@ export async function runPipeline(mode: Mode, keys: Keys | null, source: ByteSou
     let keying: Keying | null = null;
     let header: Uint8Array | null = null;
     if (mode !== 'copy') {
-      if (keys?.raw) keying = keys.raw;
+      if (keys?.raw) keying = rawMaterial = rawKeyMaterial(keys.raw.key, keys.raw.baseNonce);
       else if (mode === 'seal') {
         const h = createHeader(keys!.key as Uint8Array, keys!.suite, keys!.context, keys!.salt ?? freshSalt());
         derived = h.derived;
@@ -265,6 +266,7 @@ export async function runPipeline(mode: Mode, keys: Keys | null, source: ByteSou
     exec = createExecutor(OPS[mode], tuning.backend, keying, threadsFor(mode, tuning, body, slotsNeeded));
     // The executor holds its own copy (imported key or key slot) from here on.
     if (derived) wipeDerived(derived);
+    rawMaterial?.wipe();
     const lend = !!source.lend && source.lend(start, 0, exec.needsShared) !== null;
     const direct = !!sink.target && !exec.needsShared;
     // Memory is taken before anything is emitted: a ring that cannot be had fails the call cleanly.
@@ -307,7 +309,7 @@ export async function runPipeline(mode: Mode, keys: Keys | null, source: ByteSou
         } else if (parallelReads) {
           len = Math.min(inCap, body! - i * inCap);
           const dst = slot.input.subarray(0, len);
-          filled = source.readAt!(dst, pos).then((got) => {
+          filled = source.readAt!(dst, pos, stop.signal).then((got) => {
             if (got < len) throw truncatedSource(source.name, start + body!, pos + got);
           });
           src = { buf: ring!.sab, off: slot.input.byteOffset, len };
@@ -376,6 +378,7 @@ export async function runPipeline(mode: Mode, keys: Keys | null, source: ByteSou
     tuning.signal?.removeEventListener('abort', onAbort);
     exec?.close();
     if (derived) wipeDerived(derived);
+    rawMaterial?.wipe();
     // Slots go back to the cache only once nothing can still write into or read from them:
     // worker tasks and reads settle promptly; a consumer's write may never settle.
     await Promise.allSettled([producer, ...unsettled]);

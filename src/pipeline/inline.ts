@@ -1,14 +1,13 @@
 /**
  * Whole-buffer seal and open of small inputs (up to INLINE_BYTES) on the calling thread, in
  * one synchronous stretch: no ring, no threads, no promise per slot. What remains per call is
- * the format's own work (key derivation, commitment, one key import) and the cipher.
+ * the format's own work (key derivation and commitment in native memory, one native-to-native
+ * key import) and the cipher.
  */
 import { randomFillSync } from 'node:crypto';
-import { addonStatus } from '../backend/addon.js';
 import type { Backend } from '../backend/types.js';
-import { CHUNK_BYTES, HEADER_BYTES, SALT_BYTES, chunkCount, plaintextLengthOfBody, type Derived } from '../cobblestone.js';
-import { authFailed, createHeader, importDerived, openChunkRun, parseHeader, sealChunkRun, wipeDerived } from '../format.js';
-import { workerResolvable } from './pool.js';
+import { HEADER_BYTES, SALT_BYTES, chunkCount, plaintextLengthOfBody } from '../cobblestone.js';
+import { createHeader, importDerived, openChunkRun, parseHeader, sealChunkRun, wipeDerived } from '../format.js';
 import type { Keys } from './engine.js';
 
 /**
@@ -31,27 +30,10 @@ export function freshSalt(): Uint8Array {
   return salt;
 }
 
-/**
- * The native kernel's one-shot call when the backend is the addon's (no key object: the
- * schedule lives on the native stack for the call), else null.
- */
-function oneShot(backend: Backend): ((op: number, d: Derived, src: Uint8Array, n: number, dst: Uint8Array) => number) | null {
-  const run = addonStatus().addon?.runOnce;
-  if (!run || backend.name !== 'native' || !backend.kernel || !workerResolvable(backend)) return null;
-  const kernel = backend.kernel;
-  return (op, d, src, n, dst) => run(op, d.key, kernel, d.baseNonce, 0, src, CHUNK_BYTES, n, dst);
-}
-
 /** Seals `pt` into `out` (exactly sealedLength(pt.length) bytes). */
 export function sealSmall(keys: Keys, backend: Backend, pt: Uint8Array, out: Uint8Array): void {
   const { header, derived } = createHeader(keys.key!, keys.suite, keys.context, keys.salt ?? freshSalt());
   try {
-    out.set(header, 0);
-    const once = oneShot(backend);
-    if (once) {
-      once(0, derived, pt, chunkCount(pt.length), out.subarray(HEADER_BYTES));
-      return;
-    }
     const gk = importDerived(backend, derived);
     try {
       out.set(header, 0);
@@ -76,21 +58,6 @@ export function openSmall(keys: Keys, backend: Backend, sealed: Uint8Array,
     const length = plaintextLengthOfBody(sealed.length - HEADER_BYTES);
     const out = output(length);
     const n = chunkCount(length);
-    const once = oneShot(backend);
-    if (once) {
-      let bad: number;
-      try {
-        bad = once(1, derived, sealed.subarray(HEADER_BYTES), n, out);
-      } catch (e) {
-        out.fill(0);
-        throw e;
-      }
-      if (bad >= 0) {
-        out.fill(0);
-        throw authFailed(bad, bad === n - 1);
-      }
-      return out;
-    }
     const gk = importDerived(backend, derived);
     try {
       openChunkRun(gk, derived.baseNonce, 0, sealed.subarray(HEADER_BYTES), n, out, n - 1);

@@ -5,6 +5,8 @@
  * the slot and broadcasts the id so every worker destroys its imported key.
  */
 import { BroadcastChannel } from 'node:worker_threads';
+import type { Backend, GcmKey } from '../backend/types.js';
+import { offHeap, type KeyMaterial } from '../derived.js';
 
 export const KEYSLOT_BYTES = 64;
 const STATE = 0; // Int32 index: 1 live, 0 wiped
@@ -16,13 +18,19 @@ const NONCE_BYTES = 12;
 /** Channel name the pool workers listen on for closed stream ids. */
 export const CLOSE_CHANNEL = 'weightseal:pipeline:close';
 
-export function writeKeySlot(key: Uint8Array, baseNonce: Uint8Array): SharedArrayBuffer {
+/**
+ * A slot holding the key (written by the addon straight from native memory when it derived
+ * it) and the base nonce. Plain key bytes are accepted too (tests, hazmat).
+ */
+export function writeKeySlot(key: KeyMaterial | Uint8Array, baseNonce?: Uint8Array): SharedArrayBuffer {
   const sab = new SharedArrayBuffer(KEYSLOT_BYTES);
   const bytes = new Uint8Array(sab);
-  bytes.set(key, KEY_AT);
-  bytes.set(baseNonce, NONCE_AT);
+  const n = key instanceof Uint8Array ? key.length : key.keyBytes;
+  if (key instanceof Uint8Array) bytes.set(key, KEY_AT);
+  else key.writeKey(bytes.subarray(KEY_AT, KEY_AT + n));
+  bytes.set(key instanceof Uint8Array ? baseNonce! : key.baseNonce, NONCE_AT);
   const ctl = new Int32Array(sab, 0, 2);
-  Atomics.store(ctl, KEY_LEN, key.length);
+  Atomics.store(ctl, KEY_LEN, n);
   Atomics.store(ctl, STATE, 1);
   return sab;
 }
@@ -38,6 +46,20 @@ export function readKeySlot(sab: SharedArrayBuffer): { key: Uint8Array; baseNonc
   const n = Atomics.load(ctl, KEY_LEN);
   const bytes = new Uint8Array(sab);
   return { key: bytes.slice(KEY_AT, KEY_AT + n), baseNonce: bytes.slice(NONCE_AT, NONCE_AT + NONCE_BYTES) };
+}
+
+/**
+ * Imports the slot's key into a backend without a copy on the JS heap: the view into the
+ * shared slot goes to the backend's importKey as it is (the addon reads it natively; the
+ * JS backends make their own copy). The base nonce comes back in off-heap memory.
+ */
+export function importKeySlot(sab: SharedArrayBuffer, backend: Backend): { key: GcmKey; baseNonce: Uint8Array } | null {
+  const ctl = new Int32Array(sab, 0, 2);
+  if (Atomics.load(ctl, STATE) !== 1) return null;
+  const n = Atomics.load(ctl, KEY_LEN);
+  const baseNonce = offHeap(NONCE_BYTES);
+  baseNonce.set(new Uint8Array(sab, NONCE_AT, NONCE_BYTES));
+  return { key: backend.importKey(new Uint8Array(sab, KEY_AT, n)), baseNonce };
 }
 
 export function wipeKeySlot(sab: SharedArrayBuffer): void {

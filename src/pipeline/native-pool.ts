@@ -11,6 +11,7 @@
 import { addonStatus, type NativeThreadPool } from '../backend/addon.js';
 import { nativeHandle } from '../backend/native.js';
 import type { Backend, GcmKey } from '../backend/types.js';
+import { offHeap } from '../derived.js';
 import { CHUNK_BYTES, SEALED_CHUNK_BYTES } from '../cobblestone.js';
 import { endsEarly, finalLengths } from '../trailing.js';
 import type { Executor, Keying, Region } from './pool.js';
@@ -105,8 +106,9 @@ export class NativeExecutor implements Executor {
   constructor(readonly op: OpCode, backend: Backend, keying: Keying | null, threads: number) {
     this.#threads = threads;
     this.#shared = acquire(threads); // first: when it throws, no key has been imported yet
-    this.#key = keying ? backend.importKey(keying.key) : null;
-    this.#nonce = keying ? Uint8Array.from(keying.baseNonce) : null;
+    this.#key = keying ? keying.importKey(backend) : null;
+    this.#nonce = keying ? offHeap(keying.baseNonce.length) : null;
+    if (keying) this.#nonce!.set(keying.baseNonce);
   }
 
   async run(first: number, n: number, src: Region, dst: Region, tail: Tail): Promise<SlotResult> {

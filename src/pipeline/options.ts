@@ -2,7 +2,7 @@
 import { KeyObject } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { getBackend, type Backend, type BackendName } from '../backend/index.js';
-import { CHUNK_BYTES, checkSuite, contextBytes, inputKeyBytes, type Suite } from '../cobblestone.js';
+import { CHUNK_BYTES, contextBytes, inputKeyBytes, resolveSuite, type Suite } from '../cobblestone.js';
 import { invalidArg } from '../errors.js';
 import { TEST_SALT } from '../format.js';
 import { describe } from '../validate.js';
@@ -45,7 +45,7 @@ export interface PipelineOptions {
   /** 'cobblestone-256' (default, 32-byte key) or 'cobblestone-128' (16-byte key). */
   suite?: Suite;
   /** Bound into the key derivation; must match at open. Bytes, or a string taken as UTF-8. */
-  context?: Uint8Array | string;
+  context?: ArrayBufferView | string;
   /**
    * Threads (default: os.availableParallelism()); 1 runs inline on the calling thread. More
    * than availableParallelism() would only add contention, so larger values are clamped to it.
@@ -140,7 +140,7 @@ export function resolveTuning(o: PipelineOptions): Tuning {
 
 /** Checks key, suite and context up front (before any file is touched). */
 export function resolveKeys(key: unknown, o: PipelineOptions): Keys {
-  const suite = checkSuite(o.suite);
+  const suite = resolveSuite(o.suite, key);
   const bytes = inputKeyBytes(key, suite);
   if (key instanceof KeyObject) bytes.fill(0); // our own exported copy
   contextBytes(o.context);

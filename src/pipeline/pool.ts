@@ -7,8 +7,10 @@
  * flight are bounded by its ring.
  */
 import { fileURLToPath } from 'node:url';
+import { WeightsealError, invalidArg } from '../errors.js';
 import { Piscina } from 'piscina';
 import { getBackend, nativeBackend, type Backend, type GcmKey } from '../backend/index.js';
+import { offHeap, type KeyMaterial } from '../derived.js';
 import { broadcastClose, wipeKeySlot, writeKeySlot } from './keyslot.js';
 import { NativeExecutor, closeNativePools, nativePoolAvailable, nativePoolStats } from './native-pool.js';
 import { OP_COPY, runSlot, type OpCode, type SlotResult, type Tail } from './work.js';
@@ -21,7 +23,20 @@ export interface Region {
   len: number;
 }
 
-export const view = (r: Region): Uint8Array => new Uint8Array(r.buf, r.off, r.len);
+/** The region's bytes; a caller's buffer lent in place and transferred since is ERR_INVALID_ARG. */
+export function view(r: Region): Uint8Array {
+  let v: Uint8Array | null = null;
+  try {
+    v = new Uint8Array(r.buf, r.off, r.len);
+  } catch {
+    // construct on a detached buffer, or past the end of a shrunk one: fall through
+  }
+  if (!v || v.length !== r.len) {
+    throw invalidArg('an input buffer was detached (transferred) or shrunk while weightseal was reading it; ' +
+      'keep it alive and unchanged in size until the call settles');
+  }
+  return v;
+}
 
 export interface Executor {
   /** Whether regions must live in SharedArrayBuffer memory (the workers' view of memory). */
@@ -33,10 +48,8 @@ export interface Executor {
   close(): void;
 }
 
-export interface Keying {
-  key: Uint8Array;
-  baseNonce: Uint8Array;
-}
+/** What a stream's chunks run under (src/derived.ts): its key bytes may live in native memory. */
+export type Keying = KeyMaterial;
 
 class InlineExecutor implements Executor {
   readonly needsShared = false;
@@ -44,8 +57,9 @@ class InlineExecutor implements Executor {
   #key: GcmKey | null;
   readonly #nonce: Uint8Array | null;
   constructor(readonly op: OpCode, backend: Backend, keying: Keying | null) {
-    this.#key = keying ? backend.importKey(keying.key) : null;
-    this.#nonce = keying ? Uint8Array.from(keying.baseNonce) : null;
+    this.#key = keying ? keying.importKey(backend) : null;
+    this.#nonce = keying ? offHeap(keying.baseNonce.length) : null;
+    if (keying) this.#nonce!.set(keying.baseNonce);
   }
 
   run(first: number, n: number, src: Region, dst: Region, tail: Tail): Promise<SlotResult> {
@@ -83,7 +97,8 @@ function workerFile(): string {
 function sharedPool(threads: number): Piscina<SlotTask, SlotResult> {
   let pool = pools.get(threads);
   if (!pool) {
-    pool = new Piscina<SlotTask, SlotResult>({
+    const created: Piscina<SlotTask, SlotResult> = 
+new Piscina<SlotTask, SlotResult>({
       filename: workerFile(),
       minThreads: 0,
       maxThreads: threads,
@@ -92,9 +107,40 @@ function sharedPool(threads: number): Piscina<SlotTask, SlotResult> {
       // Workers wait on their port, not Atomics.wait, so the close broadcast reaches idle ones.
       atomics: 'disabled',
     });
-    pools.set(threads, pool);
+    // Unhandled, piscina's 'error' (a worker that cannot start: EMFILE, out of memory) exits
+    // the process; instead the pool is retired and its callers get ERR_IO.
+    created.on('error', (e: unknown) => retire(threads, created, e));
+    pools.set(threads, created);
+    pending.set(created, new Set());
+    pool = created;
   }
   return pool;
+}
+
+/** Rejecters of the tasks each pool has not settled yet, so a broken pool can fail them. */
+const pending = new Map<Piscina<SlotTask, SlotResult>, Set<(e: unknown) => void>>();
+/** Pools retired after an error, with the error their later callers get. */
+const broken = new WeakMap<Piscina<SlotTask, SlotResult>, WeightsealError>();
+
+function workerError(cause: unknown): WeightsealError {
+  const sys = (cause as { message?: string } | undefined)?.message ?? String(cause);
+  return new WeightsealError('ERR_IO',
+    `a worker thread could not start or failed (${sys}); free file descriptors or memory (check ulimit -n), ` +
+      'or pass threads: 1 to run on the calling thread', { cause });
+}
+
+/**
+ * A pool whose worker failed outside any task: every task of it still waiting is rejected with
+ * ERR_IO, and the next stream builds a new pool, so work resumes once descriptors free up.
+ */
+function retire(threads: number, pool: Piscina<SlotTask, SlotResult>, cause: unknown): void {
+  const err = workerError(cause);
+  if (!broken.has(pool)) broken.set(pool, err);
+  if (pools.get(threads) === pool) pools.delete(threads);
+  const waiting = pending.get(pool);
+  pending.delete(pool);
+  for (const reject of waiting ?? []) reject(err);
+  void pool.destroy().catch(() => {});
 }
 
 /**
@@ -124,6 +170,7 @@ export async function closePool(): Promise<void> {
   closeNativePools();
   const all = [...pools.values()];
   pools.clear();
+  for (const p of all) pending.delete(p);
   await Promise.all(all.map((p) => p.close()));
 }
 
@@ -147,7 +194,7 @@ class PoolExecutor implements Executor {
 
   constructor(readonly op: OpCode, readonly backend: Backend, keying: Keying | null, threads: number) {
     this.#pool = sharedPool(threads);
-    this.#keys = keying ? writeKeySlot(keying.key, keying.baseNonce) : null;
+    this.#keys = keying ? writeKeySlot(keying) : null;
   }
 
   run(first: number, n: number, src: Region, dst: Region, tail: Tail): Promise<SlotResult> {
@@ -155,12 +202,31 @@ class PoolExecutor implements Executor {
       return Promise.reject(new Error('unreachable: pool work outside shared memory'));
     }
     if (this.#closed) return Promise.reject(new Error('weightseal: stream closed'));
-    return this.#pool.run({
-      op: this.op, stream: this.#stream, keys: this.#keys,
-      backend: this.backend.name, kernel: this.backend.kernel,
-      src: src.buf, srcOff: src.off, srcLen: src.len,
-      dst: dst.buf, dstOff: dst.off, dstLen: dst.len,
-      first, n, tail,
+    const srcBuf = src.buf, dstBuf = dst.buf;
+    const dead = broken.get(this.#pool);
+    const waiting = pending.get(this.#pool);
+    if (dead || !waiting) return Promise.reject(dead ?? workerError('pool closed'));
+    return new Promise<SlotResult>((resolve, reject) => {
+      const fail = (e: unknown) => { waiting.delete(fail); reject(e); };
+      waiting.add(fail);
+      let task: Promise<SlotResult>;
+      try {
+        task = this.#pool.run({
+          op: this.op, stream: this.#stream, keys: this.#keys,
+          backend: this.backend.name, kernel: this.backend.kernel,
+          src: srcBuf, srcOff: src.off, srcLen: src.len,
+          dst: dstBuf, dstOff: dst.off, dstLen: dst.len,
+          first, n, tail,
+        });
+      } catch (e) {
+        fail(workerError(e));
+        return;
+      }
+      task.then((r) => { waiting.delete(fail); resolve(r); }, (e: unknown) => {
+        // A task that fails because its worker could not start is the same ERR_IO.
+        const code = (e as { code?: string } | undefined)?.code;
+        fail(code === 'ERR_WORKER_INIT_FAILED' || code === 'EMFILE' ? workerError(e) : e);
+      });
     });
   }
 
@@ -169,7 +235,12 @@ class PoolExecutor implements Executor {
     this.#closed = true;
     if (this.#keys) {
       wipeKeySlot(this.#keys);
-      broadcastClose(this.#stream);
+      // Workers also drop keys whose slot they find wiped: a failed broadcast (EMFILE) is fine.
+      try {
+        broadcastClose(this.#stream);
+      } catch {
+        /* see above */
+      }
     }
   }
 }

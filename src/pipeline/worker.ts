@@ -7,7 +7,7 @@
 import { BroadcastChannel } from 'node:worker_threads';
 import { getBackend, nativeBackend, type BackendName, type GcmKey } from '../backend/index.js';
 import { addonStatus } from '../backend/addon.js';
-import { CLOSE_CHANNEL, isLive, readKeySlot } from './keyslot.js';
+import { CLOSE_CHANNEL, importKeySlot, isLive } from './keyslot.js';
 import { OP_COPY, runSlot, setMemcpy, type OpCode, type SlotResult, type Tail } from './work.js';
 
 /** One slot's work, as posted to the pool: offsets into shared buffers, never the bytes. */
@@ -56,14 +56,10 @@ function keyFor(task: SlotTask): Cached {
   if (c) return c;
   // Streams whose close broadcast has not arrived yet: their slots are already wiped.
   for (const [id, other] of keys) if (!isLive(other.slot)) drop(id);
-  const material = task.keys && readKeySlot(task.keys);
-  if (!material) throw new Error(`weightseal worker: stream ${task.stream} has no live key`);
   const backend = task.backend === 'native' ? nativeBackend(task.kernel) : getBackend(task.backend);
-  try {
-    c = { key: backend.importKey(material.key), baseNonce: material.baseNonce, slot: task.keys! };
-  } finally {
-    material.key.fill(0);
-  }
+  const imported = task.keys && importKeySlot(task.keys, backend);
+  if (!imported) throw new Error(`weightseal worker: stream ${task.stream} has no live key`);
+  c = { ...imported, slot: task.keys! };
   keys.set(task.stream, c);
   return c;
 }

@@ -5,16 +5,17 @@
 import type { FileHandle } from 'node:fs/promises';
 import { bounce } from '../stream-api.js';
 import type { Key, SourceOptions } from './source.js';
+import type { RangedObject } from '../remote/open.js';
 
 export type OnSlot = (view: Uint8Array, offset: number) => void | Promise<void>;
-export type BounceSource = string | FileHandle | Uint8Array;
+export type BounceSource = string | FileHandle | Uint8Array | RangedObject;
 
 export async function runBounce(source: BounceSource, key: Key, mode: 'seal' | 'open',
   opts: SourceOptions, onSlot: OnSlot): Promise<void> {
-  await bounce(source, key, { ...pick(opts), mode, onSlot });
+  await bounce(source as string, key, { ...pick(opts), mode, onSlot });
 }
 
-export function bounceOpen(origin: string | FileHandle, key: Key, opts: SourceOptions,
+export function bounceOpen(origin: string | FileHandle | RangedObject, key: Key, opts: SourceOptions,
   onSlot: OnSlot): Promise<void> {
   return runBounce(origin, key, 'open', opts, onSlot);
 }
@@ -25,5 +26,6 @@ export function pick(opts: SourceOptions): SourceOptions {
   if (opts.context !== undefined) out.context = opts.context;
   if (opts.backend !== undefined) out.backend = opts.backend;
   if (opts.threads !== undefined) out.threads = opts.threads;
+  if (opts.connections !== undefined) out.connections = opts.connections;
   return out;
 }

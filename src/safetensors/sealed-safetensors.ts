@@ -4,13 +4,21 @@
  * (`model.safetensors.index.json`). The header is validated before any tensor byte is read.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { WeightsealError, invalidArg } from '../errors.js';
+import { fileURLToPath } from 'node:url';
+import { HEADER_BYTES, TAG_BYTES, plaintextLengthOfBody } from '../cobblestone.js';
+import { WeightsealError, invalidArg, isWeightsealError } from '../errors.js';
+import { SAFETENSORS_KEYS } from '../option-keys.js';
+import { checkOptionsObject } from '../options-check.js';
 import { checkBytes } from '../validate.js';
 import { Channel } from './channel.js';
 import { bad, headerLength, LENGTH_PREFIX_BYTES, parseHeader, type TensorInfo } from './header.js';
 import { openIndex } from './sharded.js';
 import { openSource, type Key, type RandomAccess, type SourceOptions } from './source.js';
 import { bounceOpen } from './engine.js';
+import { shareOf, type RankShare } from './ranks.js';
+import { RangedObject, isRemoteUrl, openRemote, remoteContext, type RemoteContext,
+  type RemoteStats } from '../remote/open.js';
+import { isIndexUrl, openRemoteIndex } from '../remote/shards.js';
 
 export type { TensorInfo, Dtype } from './header.js';
 
@@ -20,6 +28,12 @@ export interface SafetensorsOptions extends SourceOptions {
    * at least one tensor is always in flight).
    */
   readAheadBytes?: number;
+  /**
+   * A sharded checkpoint opened with a key: accept a plaintext `*.index.json` (default false,
+   * the index must be sealed under the same key and context, so nobody can swap in an index
+   * of their own). Shards are always sealed when a key is given.
+   */
+  plaintextIndex?: boolean;
 }
 
 /** A tensor and its bytes, as `stream()` yields them. */
@@ -29,8 +43,8 @@ export interface Tensor extends TensorInfo {
 
 interface Shard {
   file: string;
-  /** What the pipeline reads for stream(): the path or the caller's handle (null: reads only). */
-  origin: string | FileHandle | null;
+  /** What the pipeline reads for stream(): the path, the caller's handle or a remote object (null: reads only). */
+  origin: string | FileHandle | RangedObject | null;
   source: RandomAccess;
   tensors: TensorInfo[];
   metadata: Record<string, string>;
@@ -39,12 +53,35 @@ interface Shard {
 const DEFAULT_READ_AHEAD = 256 * 1024 * 1024;
 
 /** Reads and validates the header of one file; nothing past the header is read. */
-async function openShard(origin: string | FileHandle, key: Key | null, opts: SourceOptions,
+async function openShard(origin: string | FileHandle | RangedObject, key: Key | null, opts: SourceOptions,
   file: string): Promise<Shard> {
-  return readHeader(await openSource(origin, key, opts), origin, file);
+  const source = await openSource(origin, key, opts);
+  try {
+    return await readHeader(source, origin, file);
+  } catch (e) {
+    if (key === null && looksSealed(e, source.size)) {
+      throw bad(file, 'this file is sealed (its first bytes are no safetensors header but its length fits a ' +
+        'sealed message): pass its key; key: null opens plaintext files only');
+    }
+    throw e;
+  }
 }
 
-async function readHeader(source: RandomAccess, origin: string | FileHandle | null,
+/**
+ * A header-length failure in plaintext mode on a file whose length a sealed message can have:
+ * the 8 "length" bytes were a random salt. Other header faults are reported as they are.
+ */
+function looksSealed(e: unknown, size: number): boolean {
+  if (!isWeightsealError(e, 'ERR_BAD_SAFETENSORS') || !/header length/.test(e.message)) return false;
+  try {
+    plaintextLengthOfBody(size - HEADER_BYTES);
+    return size >= HEADER_BYTES + TAG_BYTES;
+  } catch {
+    return false;
+  }
+}
+
+async function readHeader(source: RandomAccess, origin: string | FileHandle | RangedObject | null,
   file: string): Promise<Shard> {
   try {
     const prefix = await source.read(0, Math.min(LENGTH_PREFIX_BYTES, source.size));
@@ -65,6 +102,8 @@ export class SealedSafetensors {
   readonly indexMetadata: Readonly<Record<string, unknown>> | null;
   private readonly byName = new Map<string, { info: TensorInfo; shard: Shard }>();
   private closed = false;
+  /** The connections and counters of a model opened from a URL (src/remote). */
+  private remote: RemoteContext | null = null;
 
   private constructor(private readonly shards: Shard[], private readonly key: Key | null,
     private readonly opts: SafetensorsOptions, indexMetadata: Record<string, unknown> | null) {
@@ -84,8 +123,11 @@ export class SealedSafetensors {
    * Opens a .safetensors file, sealed under `key` or plaintext with `key: null`, or a sharded
    * checkpoint given its `*.index.json` (plaintext or sealed; shards resolve beside it).
    */
-  static async open(pathOrFh: string | FileHandle, key: Key | null,
-    opts: SafetensorsOptions = {}): Promise<SealedSafetensors> {
+  static async open(pathOrFh: string | URL | FileHandle, key: Key | null,
+    opts?: SafetensorsOptions): Promise<SealedSafetensors> {
+    opts = checkOptionsObject<SafetensorsOptions>(opts, SAFETENSORS_KEYS, 'options');
+    if (isRemoteUrl(pathOrFh)) return SealedSafetensors.openRemote(pathOrFh, key, opts);
+    if (pathOrFh instanceof URL) pathOrFh = fileURLToPath(pathOrFh);
     if (typeof pathOrFh === 'string' && pathOrFh.endsWith('.index.json')) {
       const index = await openIndex(pathOrFh, key, opts);
       const shards: Shard[] = [];
@@ -106,11 +148,62 @@ export class SealedSafetensors {
   }
 
   /**
+   * http(s):// or s3:// (src/remote): one file, or an index whose shards resolve relative to
+   * its URL. Shards open in parallel over one connection pool; each costs two requests when
+   * its header fits in the first 64 KiB (that range, and the final chunk).
+   */
+  private static async openRemote(url: string | URL, key: Key | null, opts: SafetensorsOptions): Promise<SealedSafetensors> {
+    const ctx = remoteContext(opts);
+    const shards: Shard[] = [];
+    try {
+      const open = async (u: string | URL): Promise<Shard> => {
+        const obj = await openRemote(u, opts, ctx);
+        const shard = await openShard(obj, key, opts, obj.name);
+        shards.push(shard);
+        return shard;
+      };
+      let model: SealedSafetensors;
+      if (isIndexUrl(url)) {
+        const index = await openRemoteIndex(url, key, opts, ctx);
+        const opened = await Promise.all(index.shards.map((s) => open(s.path)));
+        index.shards.forEach((s, i) => index.check(s, opened[i]!.tensors.map((t) => t.name)));
+        model = new SealedSafetensors(opened, key, opts, index.metadata);
+      } else {
+        model = new SealedSafetensors([await open(url)], key, opts, null);
+      }
+      model.remote = ctx;
+      return model;
+    } catch (e) {
+      await Promise.allSettled(shards.map((s) => s.source.close()));
+      await ctx.close();
+      throw e;
+    }
+  }
+
+  /**
+   * What was fetched to serve this model so far. For a URL: bytes received from the server(s),
+   * retries included, requests and retries; for files: bytes read.
+   */
+  stats(): RemoteStats {
+    if (this.remote) return { ...this.remote.stats };
+    const total: RemoteStats = { bytesFetched: 0, requests: 0, retries: 0 };
+    for (const s of this.shards) {
+      const st = (s.source as RandomAccess & { stats?: () => RemoteStats }).stats?.();
+      if (!st) continue;
+      total.bytesFetched += st.bytesFetched;
+      total.requests += st.requests;
+      total.retries += st.retries;
+    }
+    return total;
+  }
+
+  /**
    * Wraps any random-access reader (an in-memory buffer, a custom store). It is read as
    * plaintext: decrypt inside `source` if it is sealed. stream() reads tensor by tensor.
    */
   static async fromSource(source: RandomAccess, name = 'safetensors source',
-    opts: SafetensorsOptions = {}): Promise<SealedSafetensors> {
+    opts?: SafetensorsOptions): Promise<SealedSafetensors> {
+    opts = checkOptionsObject<SafetensorsOptions>(opts, SAFETENSORS_KEYS, 'options');
     return new SealedSafetensors([await readHeader(source, null, name)], null, opts, null);
   }
 
@@ -154,19 +247,24 @@ export class SealedSafetensors {
   }
 
   /**
-   * Yields tensors (all, or the named ones) in file order. A sealed file read whole goes
+   * Yields tensors (all, the named ones, or `{ rank, worldSize }`: this rank's balanced,
+   * disjoint share, see ranks.ts) in file order. A sealed file read whole goes
    * through the pipeline on every core; a subset is read tensor by tensor, reading ahead.
    */
-  async *stream(names?: Iterable<string>): AsyncGenerator<Tensor, void, undefined> {
+  async *stream(names?: Iterable<string> | RankShare): AsyncGenerator<Tensor, void, undefined> {
     this.lookupOpen();
-    const wanted = names === undefined ? null : new Set(names);
+    const share = names === undefined ? null : shareOf(names, this.tensors());
+    const wanted = share === null ? null : new Set(share);
     if (wanted) for (const n of wanted) this.lookup(n);
     for (const shard of this.shards) {
       const selected = wanted ? shard.tensors.filter((t) => wanted.has(t.name)) : shard.tensors;
       if (selected.length === 0) continue;
       const bytes = selected.reduce((n, t) => n + t.byteLength, 0);
-      // The pipeline decrypts the whole file; worth it when most of the file is wanted.
-      if (this.key !== null && shard.origin !== null && bytes * 2 >= shard.source.size) {
+      // The pipeline decrypts the whole file; worth it when most of the file is wanted. Over a
+      // network only when all of it is: a rank's share must not fetch the rest of the shard.
+      const worth = shard.origin instanceof RangedObject ? selected.length === shard.tensors.length :
+        bytes * 2 >= shard.source.size;
+      if (this.key !== null && shard.origin !== null && worth) {
         yield* this.streamPipeline(shard, selected);
       } else {
         yield* this.streamReads(shard, selected);
@@ -245,8 +343,14 @@ export class SealedSafetensors {
     if (this.closed) return;
     this.closed = true;
     const results = await Promise.allSettled(this.shards.map((s) => s.source.close()));
+    await this.remote?.close();
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+
+  /** `await using m = await SealedSafetensors.open(...)` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   private lookupOpen(): void {

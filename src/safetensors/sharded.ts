@@ -1,12 +1,15 @@
 /**
  * Sharded checkpoints: `model.safetensors.index.json` as written by huggingface transformers,
  * `{ "metadata": {...}, "weight_map": { tensor: "model-00001-of-00002.safetensors", ... } }`.
- * The index may be plaintext or sealed under the same key; shards are resolved beside it and
+ * With `key: null` the index is plaintext. With a key it is sealed under that key and context,
+ * unless the caller passes `plaintextIndex: true`: its bytes are never sniffed, since a sealed
+ * index starts with a random salt that can look like `{`, and a plaintext index put in place of
+ * a sealed one must not be accepted unauthenticated. Shards are resolved beside the index and
  * may not name a path outside that directory.
  */
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, normalize, sep } from 'node:path';
-import { ioError } from '../errors.js';
+import { WeightsealError, invalidArg, ioError, isWeightsealError } from '../errors.js';
 import { bad, MAX_HEADER_BYTES } from './header.js';
 import { openSource, type Key, type SourceOptions } from './source.js';
 
@@ -26,29 +29,55 @@ export interface ShardIndex {
   check(shard: IndexShard, names: string[]): void;
 }
 
-async function indexText(path: string, key: Key | null, opts: SourceOptions): Promise<string> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    throw ioError('read', path, e);
+export interface IndexOptions extends SourceOptions {
+  /** With a key, read the index as plaintext (the shards stay sealed). */
+  plaintextIndex?: boolean;
+}
+
+async function indexText(path: string, key: Key | null, opts: IndexOptions): Promise<string> {
+  if (opts.plaintextIndex !== undefined && typeof opts.plaintextIndex !== 'boolean') {
+    throw invalidArg(`plaintextIndex must be a boolean, got ${typeof opts.plaintextIndex}`);
   }
-  if (bytes.length > MAX_HEADER_BYTES) throw bad(path, `index of ${bytes.length} bytes exceeds ${MAX_HEADER_BYTES} bytes`);
-  // A sealed index starts with a random salt; a plaintext one with '{' (after whitespace).
-  const text = new TextDecoder().decode(bytes);
-  if (key === null || text.trimStart().startsWith('{')) return text;
-  const src = await openSource(path, key, opts);
+  if (key === null || opts.plaintextIndex === true) {
+    let bytes: Uint8Array;
+    try {
+      bytes = await readFile(path);
+    } catch (e) {
+      throw ioError('read', path, e);
+    }
+    if (bytes.length > MAX_HEADER_BYTES) throw bad(path, `index of ${bytes.length} bytes exceeds ${MAX_HEADER_BYTES} bytes`);
+    return new TextDecoder().decode(bytes);
+  }
+  const src = await openSource(path, key, opts).catch((e: unknown) => {
+    throw isWeightsealError(e, 'ERR_WRONG_KEY_OR_CONTEXT') || isWeightsealError(e, 'ERR_TRUNCATED') ?
+      new WeightsealError(e.code, `${e.message}; with a key the index must be sealed too ` +
+        '(pass plaintextIndex: true to read a plaintext index)', { path, cause: e.cause }) : e;
+  });
   try {
+    if (src.size > MAX_HEADER_BYTES) throw bad(path, `index of ${src.size} bytes exceeds ${MAX_HEADER_BYTES} bytes`);
     return new TextDecoder().decode(await src.read(0, src.size));
   } finally {
     await src.close();
   }
 }
 
-export async function openIndex(path: string, key: Key | null, opts: SourceOptions): Promise<ShardIndex> {
+export async function openIndex(path: string, key: Key | null, opts: IndexOptions): Promise<ShardIndex> {
+  const dir = dirname(path);
+  return parseIndex(await indexText(path, key, opts), path, (file) => {
+    const norm = normalize(file);
+    if (isAbsolute(file) || norm.startsWith('..' + sep) || norm === '..' || file.includes('\0')) return null;
+    return join(dir, norm);
+  });
+}
+
+/**
+ * weight_map checked and grouped by shard; `resolve` turns a shard name into where to read it,
+ * or null when the name points outside the index's directory.
+ */
+export function parseIndex(text: string, path: string, resolve: (file: string) => string | null): ShardIndex {
   let raw: unknown;
   try {
-    raw = JSON.parse(await indexText(path, key, opts));
+    raw = JSON.parse(text);
   } catch (e) {
     if (e instanceof SyntaxError) throw bad(path, `index is not valid JSON (${e.message})`);
     throw e;
@@ -58,18 +87,17 @@ export async function openIndex(path: string, key: Key | null, opts: SourceOptio
     throw bad(path, 'index has no "weight_map" object');
   }
   const metadata = (raw as { metadata?: unknown }).metadata;
-  const dir = dirname(path);
   const byName = new Map<string, IndexShard>();
   for (const [tensor, file] of Object.entries(weightMap as Record<string, unknown>)) {
     if (typeof file !== 'string' || file.length === 0) {
       throw bad(path, `weight_map["${tensor}"] must be a shard file name`);
     }
-    const norm = normalize(file);
-    if (isAbsolute(file) || norm.startsWith('..' + sep) || norm === '..' || file.includes('\0')) {
+    const resolved = byName.get(file)?.path ?? resolve(file);
+    if (resolved === null) {
       throw bad(path, `weight_map["${tensor}"] = "${file}" points outside the index's directory`);
     }
     let shard = byName.get(file);
-    if (!shard) byName.set(file, shard = { name: file, path: join(dir, norm), expected: new Set() });
+    if (!shard) byName.set(file, shard = { name: file, path: resolved, expected: new Set() });
     shard.expected.add(tensor);
   }
   if (byName.size === 0) throw bad(path, 'weight_map is empty');

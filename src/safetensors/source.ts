@@ -9,6 +9,8 @@ import type { Suite } from '../cobblestone.js';
 import type { BackendName } from '../backend/index.js';
 import { ReadableFile } from '../io/read-file.js';
 import { SealedFile } from '../sealed-file.js';
+import { RangedObject, type RemoteOptions } from '../remote/open.js';
+import { RemotePlain } from '../remote/plain.js';
 
 export interface RandomAccess {
   /** Plaintext length in bytes. */
@@ -22,7 +24,7 @@ export interface RandomAccess {
 
 export type Key = Uint8Array | KeyObject;
 
-export interface SourceOptions {
+export interface SourceOptions extends RemoteOptions {
   suite?: Suite;
   context?: string | Uint8Array;
   backend?: BackendName;
@@ -62,9 +64,11 @@ export class PlainFile implements RandomAccess {
 }
 
 /** `key: null` opens plaintext; a key opens a sealed file (commitment checked on open). */
-export async function openSource(pathOrFh: string | FileHandle, key: Key | null,
+export async function openSource(pathOrFh: string | FileHandle | RangedObject, key: Key | null,
   opts: SourceOptions = {}): Promise<RandomAccess> {
-  if (key === null) return PlainFile.open(pathOrFh);
+  // A remote object (src/remote) stays open: the model that opened it closes its whole load.
+  if (pathOrFh instanceof RangedObject && key === null) return new RemotePlain(pathOrFh);
+  if (key === null) return PlainFile.open(pathOrFh as string | FileHandle);
   const { suite, context, backend } = opts;
   return SealedFile.open(pathOrFh, key, { suite, context, backend });
 }
