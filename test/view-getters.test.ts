@@ -5,10 +5,13 @@
  * and a detached view cannot pass as live by faking its length.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { WeightsealError } from '../src/errors.js';
 import { gcmOpen, gcmSeal, rawOpen, rawSeal } from '../src/hazmat.js';
-import { seal } from '../src/index.js';
+import { SealedFile, seal } from '../src/index.js';
 import { allCases } from './helpers/backends.js';
 
 const KEY = new Uint8Array(randomBytes(32));
@@ -68,5 +71,35 @@ describe('views that are not what they claim', () => {
     const p = new Proxy(new Uint8Array(32), {});
     expect(code(() => gcmSeal(KEY, NONCE, p))).toBe('ERR_INVALID_ARG');
     expect(code(() => gcmSeal(p, NONCE, new Uint8Array(1)))).toBe('ERR_INVALID_ARG');
+  });
+});
+
+describe('SealedFile.readInto into a buffer taken away while it fills', () => {
+  it('a transferred or shrunk buffer is ERR_INVALID_ARG, not an engine TypeError', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ws-readinto-'));
+    try {
+      const pt = new Uint8Array(8 * 16384 + 5).fill(9);
+      const path = join(dir, 'm.sealed');
+      writeFileSync(path, await seal(KEY, pt));
+      const sf = await SealedFile.open(path, KEY);
+      try {
+        // Taken away right after the call starts: the first decrypt runs after a file read.
+        const ab = new ArrayBuffer(pt.length);
+        const p1 = sf.readInto(new Uint8Array(ab), 0);
+        structuredClone(ab, { transfer: [ab] });
+        await expect(p1).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+        const rab = new ArrayBuffer(pt.length, { maxByteLength: pt.length });
+        const p2 = sf.readInto(new Uint8Array(rab), 0);
+        rab.resize(10);
+        await expect(p2).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+        const out = new Uint8Array(pt.length);
+        expect(await sf.readInto(out, 0)).toBe(pt.length); // the file still reads afterwards
+        expect(out).toEqual(pt);
+      } finally {
+        await sf.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
