@@ -103,3 +103,16 @@ describe('SealedFile.readInto into a buffer taken away while it fills', () => {
     }
   });
 });
+
+describe('option getters that answer differently on a second read', () => {
+  it('seal() checks and uses the same signal: never a plain TypeError from the pipeline', async () => {
+    let reads = 0;
+    const opts = { get signal() { return reads++ === 0 ? undefined : (5 as unknown as AbortSignal); } };
+    const sealed = await seal(KEY, new Uint8Array(100), opts);
+    expect(sealed.length).toBeGreaterThan(100);
+    expect(reads).toBe(1);
+    reads = 0;
+    const bad = { get signal() { return reads++ === 0 ? (5 as unknown as AbortSignal) : undefined; } };
+    await expect(seal(KEY, new Uint8Array(100), bad)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+  });
+});
