@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { WeightsealError } from '../src/errors.js';
 import { gcmOpen, gcmSeal, rawOpen, rawSeal } from '../src/hazmat.js';
-import { SealedFile, seal } from '../src/index.js';
+import { SealedFile, bounce, seal } from '../src/index.js';
 import { allCases } from './helpers/backends.js';
 
 const KEY = new Uint8Array(randomBytes(32));
@@ -114,5 +114,18 @@ describe('option getters that answer differently on a second read', () => {
     reads = 0;
     const bad = { get signal() { return reads++ === 0 ? (5 as unknown as AbortSignal) : undefined; } };
     await expect(seal(KEY, new Uint8Array(100), bad)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+  });
+
+  it('bounce() calls the onSlot it checked, in the mode it checked', async () => {
+    let reads = 0;
+    const got: number[] = [];
+    const first = (view: Uint8Array) => void got.push(view.length);
+    const opts = {
+      mode: 'seal' as const, threads: 1,
+      get onSlot() { return reads++ === 0 ? first : (5 as unknown as typeof first); },
+    };
+    const r = await bounce(new Uint8Array(100), KEY, opts);
+    expect(reads).toBe(1);
+    expect(got.reduce((a, b) => a + b, 0)).toBe(r.bytesOut);
   });
 });
