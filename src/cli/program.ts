@@ -179,10 +179,10 @@ export async function runCli(argv: string[], io: CliIO = processIO): Promise<num
         `plaintext authenticated in ${bytesHuman(r.bytesIn)} sealed: ${r.seconds.toFixed(2)} s (${r.gbps.toFixed(2)} GB/s)`);
     });
 
-  withKey(program.command('run <model> [command...]')
+  withRemote(withKey(program.command('run <model> [command...]')
     .description('open MODEL into memory (Linux memfd, never a file) and run COMMAND after --, each {} in its ' +
       'arguments replaced by a path to the plaintext; exits with its code')
-    .option('-q, --quiet', 'no summary line'))
+    .option('-q, --quiet', 'no summary line')))
     .action(async (model: string, command: string[], o: CommonOpts) => {
       const { key, opts } = await keyOf(o);
       code = await runWithModel(model, command, { key, opts, quiet: !!o.quiet, say: (l) => io.err(l) });
