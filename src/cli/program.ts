@@ -272,7 +272,11 @@ function failure(exitCode: number, code: string, message: string) {
 /** The library's message, plus the command's own words where they name the fix. */
 function cliMessage(e: unknown): string {
   const message = e instanceof Error ? e.message : String(e);
-  if (isWeightsealError(e, 'ERR_WRONG_KEY_OR_CONTEXT')) return `${message} (check --key-file/--key-env and --context)`;
+  if (isWeightsealError(e, 'ERR_WRONG_KEY_OR_CONTEXT')) {
+    // verify of a plaintext *.index.json: the library's option name means nothing to a shell user.
+    const m = message.replace('pass plaintextIndex: true', 'pass --plaintext-index');
+    return `${m} (check --key-file/--key-env and --context)`;
+  }
   if (isWeightsealError(e, 'ERR_BAD_SAFETENSORS') && /this file is sealed/.test(message)) {
     return `${message} (drop --plaintext and give --key-file or --key-env)`;
   }
