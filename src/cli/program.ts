@@ -277,6 +277,9 @@ function cliMessage(e: unknown): string {
     const m = message.replace('pass plaintextIndex: true', 'pass --plaintext-index');
     return `${m} (check --key-file/--key-env and --context)`;
   }
+  if (isWeightsealError(e, 'ERR_BACKEND_UNAVAILABLE')) {
+    return message.replace(/use backend "(\w+)" or "(\w+)"/, 'pass --backend $1 or --backend $2');
+  }
   if (isWeightsealError(e, 'ERR_BAD_SAFETENSORS') && /this file is sealed/.test(message)) {
     return `${message} (drop --plaintext and give --key-file or --key-env)`;
   }

@@ -1,7 +1,7 @@
 /**
- * `weightseal verify` of a sharded checkpoint whose index is plaintext: without
- * --plaintext-index it fails (never sniffed) and the message names the command's flag, not
- * the library's `plaintextIndex: true`; with it, the checkpoint verifies.
+ * The command's messages name its own flags, not the library's options: `verify` of a plaintext
+ * sharded index says --plaintext-index (not `plaintextIndex: true`) and then verifies with it;
+ * an unavailable backend says --backend (not `backend "noble"`).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -52,4 +52,22 @@ it('a plaintext index without --plaintext-index names the flag, then verifies wi
   const ok = await cli(['verify', index, '--key-file', join(dir, 'k.key'), '--plaintext-index', '--json']);
   expect(ok.code).toBe(0);
   expect(JSON.parse(ok.out)).toMatchObject({ ok: true, authenticated: true });
+});
+
+it('an unavailable backend names the --backend flag', async () => {
+  const { addonStatus } = await import('../src/backend/addon.js');
+  if (addonStatus().addon) {
+    // With the addon loaded --backend native works: provoke the error in a child without it.
+    const { spawnSync } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const entry = fileURLToPath(new URL('./fixtures/cli-from-source.mjs', import.meta.url));
+    const r = spawnSync(process.execPath, [entry, 'verify', join(dir, 's1.safetensors'), '--key-file', join(dir, 'k.key'),
+      '--backend', 'native', '-q'], { env: { ...process.env, WEIGHTSEAL_DISABLE_NATIVE: '1', WEIGHTSEAL_QUIET: '1' }, encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/pass --backend noble or --backend node/);
+  } else {
+    const r = await cli(['verify', join(dir, 's1.safetensors'), '--key-file', join(dir, 'k.key'), '--backend', 'native', '-q']);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/pass --backend noble or --backend node/);
+  }
 });
