@@ -156,11 +156,13 @@ export function openWebStream(key: Key, opts?: PipelineOptions): TransformStream
 export async function bounce(source: BounceSource, key: Key, opts: BounceOptions): Promise<BounceResult> {
   const t0 = performance.now();
   checkKeys(checkOptions(opts), BOUNCE_KEYS, 'bounce options');
-  if (opts?.mode !== 'seal' && opts?.mode !== 'open') {
-    throw invalidArg(`bounce needs { mode: 'seal' | 'open', onSlot }, got mode ${String(opts?.mode)}`);
+  // mode and onSlot read once: a getter must not pass the check and then hand over another value.
+  const { mode, onSlot } = opts ?? {};
+  if (mode !== 'seal' && mode !== 'open') {
+    throw invalidArg(`bounce needs { mode: 'seal' | 'open', onSlot }, got mode ${String(mode)}`);
   }
-  if (typeof opts.onSlot !== 'function') {
-    throw invalidArg(`onSlot must be a function (view, offset) => void | Promise<void>, got ${describe(opts.onSlot)}`);
+  if (typeof onSlot !== 'function') {
+    throw invalidArg(`onSlot must be a function (view, offset) => void | Promise<void>, got ${describe(onSlot)}`);
   }
   const prepared = prepare(key, opts, BOUNCE_KEYS);
   const keys = prepared.keys;
@@ -168,9 +170,8 @@ export async function bounce(source: BounceSource, key: Key, opts: BounceOptions
   const remote = isRemoteUrl(source) || source instanceof RangedObject;
   const tuning = remote ? remoteTuning(prepared.tuning, opts) : prepared.tuning;
   const src = remote ? await remoteByteSource(source, opts) : await toSource(source);
-  const onSlot = opts.onSlot;
   try {
-    const totals = await runPipeline(opts.mode, keys, src, { write: (view, offset) => onSlot(view, offset) }, tuning);
+    const totals = await runPipeline(mode, keys, src, { write: (view, offset) => onSlot(view, offset) }, tuning);
     return { ...totals, seconds: (performance.now() - t0) / 1000 };
   } catch (e) {
     // A file source: errors about its bytes name it (.path), as sealFile/openFile do.

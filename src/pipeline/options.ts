@@ -62,20 +62,23 @@ export function checkOptions(opts: unknown): PipelineOptions {
 }
 
 export function resolveTuning(o: PipelineOptions): Tuning {
-  const threads = o.threads === undefined ? availableParallelism() : intOption(o.threads, 'threads', 1, MAX_THREADS);
+  // Each option read once (STYLE habit 11): a getter could hand the check one value and the
+  // pipeline another (a signal that passed as an AbortSignal, then was a number).
+  const { threads: t, slotBytes: sb, inflight: inf, signal, backend } = o;
+  const threads = t === undefined ? availableParallelism() : intOption(t, 'threads', 1, MAX_THREADS);
   let slotBytes = DEFAULT_SLOT_BYTES;
-  if (o.slotBytes !== undefined) {
-    slotBytes = intOption(o.slotBytes, 'slotBytes', CHUNK_BYTES, MAX_SLOT_BYTES);
+  if (sb !== undefined) {
+    slotBytes = intOption(sb, 'slotBytes', CHUNK_BYTES, MAX_SLOT_BYTES);
     if (slotBytes % CHUNK_BYTES !== 0) {
       throw invalidArg(`slotBytes must be a multiple of 16 KiB (16384), got ${slotBytes}`);
     }
   }
-  const inflight = o.inflight === undefined ? defaultInflight(threads, slotBytes) :
-    intOption(o.inflight, 'inflight', 1, MAX_INFLIGHT);
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
-    throw invalidArg(`signal must be an AbortSignal, got ${describe(o.signal)}`);
+  const inflight = inf === undefined ? defaultInflight(threads, slotBytes) :
+    intOption(inf, 'inflight', 1, MAX_INFLIGHT);
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw invalidArg(`signal must be an AbortSignal, got ${describe(signal)}`);
   }
-  return { backend: getBackend(o.backend), threads, slotBytes, inflight, signal: o.signal };
+  return { backend: getBackend(backend), threads, slotBytes, inflight, signal };
 }
 
 /** Checks key, suite and context up front (before any file is touched). */
