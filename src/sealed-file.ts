@@ -304,6 +304,12 @@ export class SealedFile {
     try {
       await task;
     } catch (e) {
+      // The caller may transfer or shrink `buffer` while we fill it: that is their bad
+      // argument (and there is nothing left to zero), not an engine TypeError from fill().
+      if (!isLiveView(dest)) {
+        throw invalidArg('buffer was detached (transferred) or shrunk while readInto was filling it; ' +
+          'keep it alive and unchanged in size until the call settles');
+      }
       dest.fill(0);
       throw withPath(e, this.#src.name, this.#isFile);
     } finally {

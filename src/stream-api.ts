@@ -109,9 +109,7 @@ function freshOutput(n: number): Uint8Array {
 }
 
 /** The caller's `into`: exactly `length` bytes, not overlapping the input. */
-function intoArg(o: PipelineOptions, length: number, input: Uint8Array, what: string): Uint8Array | null {
-  const into = (o as { into?: unknown }).into;
-  if (into === undefined) return null;
+function intoArg(into: unknown, length: number, input: Uint8Array, what: string): Uint8Array {
   const out = checkBytes(into, 'into');
   if (out.length !== length) {
     throw invalidArg(`into must be exactly ${length} bytes (the ${what}), got ${out.length}; ` +
@@ -136,11 +134,12 @@ async function whole(mode: Mode, key: unknown, input: unknown, name: string, opt
   const bytes = checkBytes(input, name);
   const { keys, tuning, o } = prepare(key, opts, WHOLE_KEYS);
   let into: Uint8Array | null = null;
-  if ((o as { into?: unknown }).into !== undefined) {
+  const given = (o as WholeOptions).into; // read once (STYLE habit 11)
+  if (given !== undefined) {
     const length = outputLength(mode, bytes);
     // A malformed sealed input has no right length: say what is wrong with the input instead.
     if (length === null) plaintextLengthOfBody(Math.max(0, bytes.length - HEADER_BYTES));
-    into = intoArg(o, length!, bytes, mode === 'seal' ? 'sealed length' : 'plaintext length');
+    into = intoArg(given, length!, bytes, mode === 'seal' ? 'sealed length' : 'plaintext length');
   }
   if (tuning.signal?.aborted) throw aborted(tuning.signal);
   const limit = inlineBytes();
@@ -279,11 +278,13 @@ export function openWebStream(key: Key, opts?: PipelineOptions): TransformStream
 export async function bounce(source: BounceSource, key: Key, opts: BounceOptions): Promise<BounceResult> {
   const t0 = performance.now();
   checkKeys(checkOptions(opts), BOUNCE_KEYS, 'bounce options');
-  if (opts?.mode !== 'seal' && opts?.mode !== 'open') {
-    throw invalidArg(`bounce needs { mode: 'seal' | 'open', onSlot }, got mode ${String(opts?.mode)}`);
+  // mode and onSlot read once: a getter must not pass the check and then hand over another value.
+  const { mode, onSlot } = opts ?? {};
+  if (mode !== 'seal' && mode !== 'open') {
+    throw invalidArg(`bounce needs { mode: 'seal' | 'open', onSlot }, got mode ${String(mode)}`);
   }
-  if (typeof opts.onSlot !== 'function') {
-    throw invalidArg(`onSlot must be a function (view, offset) => void | Promise<void>, got ${describe(opts.onSlot)}`);
+  if (typeof onSlot !== 'function') {
+    throw invalidArg(`onSlot must be a function (view, offset) => void | Promise<void>, got ${describe(onSlot)}`);
   }
   const prepared = prepare(key, opts, BOUNCE_KEYS);
   const keys = prepared.keys;
@@ -291,9 +292,8 @@ export async function bounce(source: BounceSource, key: Key, opts: BounceOptions
   const remote = isRemoteUrl(source) || source instanceof RangedObject;
   const tuning = remote ? remoteTuning(prepared.tuning, opts) : prepared.tuning;
   const src = remote ? await remoteByteSource(source, opts) : await toSource(source);
-  const onSlot = opts.onSlot;
   try {
-    const totals = await runPipeline(opts.mode, keys, src, { write: (view, offset) => onSlot(view, offset) }, tuning);
+    const totals = await runPipeline(mode, keys, src, { write: (view, offset) => onSlot(view, offset) }, tuning);
     return { ...totals, seconds: (performance.now() - t0) / 1000 };
   } catch (e) {
     // A file source: errors about its bytes name it (.path), as sealFile/openFile do.

@@ -8,9 +8,15 @@ import { invalidArg } from './errors.js';
 
 export function describe(v: unknown): string {
   if (v === null) return 'null';
-  if (v instanceof Uint8Array) return `${v.constructor.name}(${v.length})`;
-  if (ArrayBuffer.isView(v)) return v.constructor.name;
-  if (typeof v === 'object') return (v as object).constructor?.name ?? 'object';
+  try {
+    // A Proxy of a Uint8Array passes instanceof, yet its length getter throws: describing a bad
+    // argument must never throw in place of the ERR_INVALID_ARG being built.
+    if (v instanceof Uint8Array) return `${v.constructor.name}(${v.length})`;
+    if (ArrayBuffer.isView(v)) return v.constructor.name;
+    if (typeof v === 'object') return (v as object).constructor?.name ?? 'object';
+  } catch {
+    return 'object';
+  }
   return typeof v;
 }
 
@@ -19,12 +25,31 @@ export function describe(v: unknown): string {
 const TYPED_AT = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'at')!.value as
   (this: ArrayBufferView, i: number) => unknown;
 const DATAVIEW_LENGTH = Object.getOwnPropertyDescriptor(DataView.prototype, 'byteLength')!.get!;
+const getter = (proto: object, name: string) => Object.getOwnPropertyDescriptor(proto, name)!.get!;
+const TYPED_PROTO = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const TYPED_BUFFER = getter(TYPED_PROTO, 'buffer');
+const TYPED_OFFSET = getter(TYPED_PROTO, 'byteOffset');
+const TYPED_LENGTH = getter(TYPED_PROTO, 'byteLength');
+const DATAVIEW_BUFFER = getter(DataView.prototype, 'buffer');
+const DATAVIEW_OFFSET = getter(DataView.prototype, 'byteOffset');
+
+/**
+ * The view's memory as the engine sees it. A caller's view may carry own `length`,
+ * `byteLength`, `byteOffset` or `buffer` properties (getters that even change between reads):
+ * only the intrinsic getters say which bytes native code will touch.
+ */
+function viewParts(v: ArrayBufferView): { buffer: ArrayBufferLike; offset: number; length: number } {
+  if (v instanceof DataView) {
+    return { buffer: DATAVIEW_BUFFER.call(v), offset: DATAVIEW_OFFSET.call(v), length: DATAVIEW_LENGTH.call(v) };
+  }
+  return { buffer: TYPED_BUFFER.call(v), offset: TYPED_OFFSET.call(v), length: TYPED_LENGTH.call(v) };
+}
 
 /** Whether a view can be read: not over a detached buffer, not past the end of a shrunk one. */
 export function isLiveView(v: ArrayBufferView): boolean {
   try {
     if (v instanceof DataView) DATAVIEW_LENGTH.call(v);
-    else if (v.byteLength === 0) TYPED_AT.call(v, 0); // only an empty-looking view can be dead
+    else if (TYPED_LENGTH.call(v) === 0) TYPED_AT.call(v, 0); // only an empty-looking view can be dead
     return true;
   } catch {
     return false;
@@ -47,9 +72,10 @@ export function checkBytes(v: unknown, name: string): Uint8Array {
     throw invalidArg(`${name} is a view of a detached ArrayBuffer (transferred, e.g. by postMessage) ` +
       'or of a resizable buffer shrunk below the view; pass a view of live memory');
   }
-  const buf = v.buffer as ArrayBuffer & { resizable?: boolean; growable?: boolean };
-  if (v instanceof Uint8Array && !buf.resizable && !buf.growable) return v;
-  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  // Always a fresh, fixed-length Uint8Array from the intrinsic getters (see viewParts): the
+  // length every later check reads is the length the kernels use.
+  const { buffer, offset, length } = viewParts(v);
+  return new Uint8Array(buffer, offset, length);
 }
 
 export function checkAesKey(v: unknown, name = 'key'): Uint8Array {

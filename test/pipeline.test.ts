@@ -108,6 +108,9 @@ describe('pipeline options and lifecycle', () => {
       await expect(seal(k, bytes(10), o as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG', message: expect.stringMatching(msg) });
     }
     await expect(seal(key(16), bytes(10), { suite: 'cobblestone-256' })).rejects.toThrow(/32-byte key, got 16 bytes.*cobblestone-128/);
+    // Without a suite a 16-byte key means cobblestone-128 (README: Key handling).
+    const k16 = key(16);
+    expect(await open(k16, await seal(k16, bytes(10)))).toEqual(bytes(10));
     await expect(seal(k, 'text' as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
   });
 

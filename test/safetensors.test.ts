@@ -148,6 +148,15 @@ describe.each([
     }
   });
 
+  it('readInto takes a DataView, and goes by the bytes a view holds, not its own length property', async () => {
+    const [name, want] = [...modelData].find(([, d]) => d.length > 0)!;
+    const dv = new DataView(new ArrayBuffer(want.length + 3), 3, want.length);
+    expect(Buffer.from(await m.readInto(name, dv as unknown as Uint8Array)).equals(want)).toBe(true);
+    const small = new Uint8Array(1);
+    Object.defineProperty(small, 'length', { get: () => want.length });
+    await expect(m.readInto(name, small)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+  });
+
   it('reads concurrently', async () => {
     const names = [...modelData.keys()];
     const got = await Promise.all(names.map((n) => m.read(n)));

@@ -179,10 +179,10 @@ export async function runCli(argv: string[], io: CliIO = processIO): Promise<num
         `plaintext authenticated in ${bytesHuman(r.bytesIn)} sealed: ${r.seconds.toFixed(2)} s (${r.gbps.toFixed(2)} GB/s)`);
     });
 
-  withKey(program.command('run <model> [command...]')
+  withRemote(withKey(program.command('run <model> [command...]')
     .description('open MODEL into memory (Linux memfd, never a file) and run COMMAND after --, each {} in its ' +
       'arguments replaced by a path to the plaintext; exits with its code')
-    .option('-q, --quiet', 'no summary line'))
+    .option('-q, --quiet', 'no summary line')))
     .action(async (model: string, command: string[], o: CommonOpts) => {
       const { key, opts } = await keyOf(o);
       code = await runWithModel(model, command, { key, opts, quiet: !!o.quiet, say: (l) => io.err(l) });
@@ -272,7 +272,14 @@ function failure(exitCode: number, code: string, message: string) {
 /** The library's message, plus the command's own words where they name the fix. */
 function cliMessage(e: unknown): string {
   const message = e instanceof Error ? e.message : String(e);
-  if (isWeightsealError(e, 'ERR_WRONG_KEY_OR_CONTEXT')) return `${message} (check --key-file/--key-env and --context)`;
+  if (isWeightsealError(e, 'ERR_WRONG_KEY_OR_CONTEXT')) {
+    // verify of a plaintext *.index.json: the library's option name means nothing to a shell user.
+    const m = message.replace('pass plaintextIndex: true', 'pass --plaintext-index');
+    return `${m} (check --key-file/--key-env and --context)`;
+  }
+  if (isWeightsealError(e, 'ERR_BACKEND_UNAVAILABLE')) {
+    return message.replace(/use backend "(\w+)" or "(\w+)"/, 'pass --backend $1 or --backend $2');
+  }
   if (isWeightsealError(e, 'ERR_BAD_SAFETENSORS') && /this file is sealed/.test(message)) {
     return `${message} (drop --plaintext and give --key-file or --key-env)`;
   }

@@ -13,6 +13,8 @@ import { openInMemory } from '../io/memory-file.js';
 import type { PipelineOptions } from '../pipeline/options.js';
 import { bytesHuman } from './inspect.js';
 import { EXIT, UsageError } from './exit.js';
+import { isRemoteUrl } from '../remote/options.js';
+import { redactUrl } from '../remote/redact.js';
 
 /** The child's descriptor for the model: the first slot after stdin, stdout and stderr. */
 export const CHILD_FD = 3;
@@ -54,7 +56,9 @@ export async function runWithModel(model: string, command: string[], o: RunOptio
   const file = await openInMemory(model, o.key, o.opts);
   try {
     if (!o.quiet) {
-      o.say(`opened ${model} into memory: ${bytesHuman(file.size)} in ${((performance.now() - t0) / 1000).toFixed(2)} s; ` +
+      // A presigned URL's query string is a credential: show scheme://host/path only.
+      const shown = isRemoteUrl(model) ? redactUrl(model) : model;
+      o.say(`opened ${shown} into memory: ${bytesHuman(file.size)} in ${((performance.now() - t0) / 1000).toFixed(2)} s; ` +
         `running ${command[0]} with {} = ${CHILD_PATH}`);
     }
     return await new Promise<number>((resolve) => {

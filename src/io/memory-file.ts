@@ -22,6 +22,8 @@ import { MEMORY_FILE_KEYS } from '../option-keys.js';
 import { checkKeys } from '../options-check.js';
 import { pathArg } from './files.js';
 import { FileSource, isFileHandle } from './sources.js';
+import { RangedObject, isRemoteUrl, remoteByteSource, type RemoteOptions } from '../remote/open.js';
+import { remoteTuning } from '../remote/tuning.js';
 
 const write = promisify(fsWrite);
 const closeFd = promisify(fsClose);
@@ -114,14 +116,18 @@ async function writeAll(fd: number, view: Uint8Array, position: number): Promise
  * without the native addon).
  */
 export async function openInMemory(src: string | URL | FileHandle, key: Uint8Array | KeyObject,
-  opts?: PipelineOptions): Promise<MemoryFile> {
+  opts?: PipelineOptions & RemoteOptions): Promise<MemoryFile> {
   const o = checkOptions(opts);
   checkKeys(o, MEMORY_FILE_KEYS, 'options');
   const keys = resolveKeys(key, o);
-  const tuning = resolveTuning(o);
-  if (!isFileHandle(src)) pathArg(src, 'src');
+  // http(s):// and s3:// sources are read as parallel ranges, as openFile reads them (README
+  // "Load from object storage"); a URL is never handed to the filesystem as a path.
+  const remote = isRemoteUrl(src) || src instanceof RangedObject;
+  const tuning = remote ? remoteTuning(resolveTuning(o), o as RemoteOptions) : resolveTuning(o);
+  if (!remote && !isFileHandle(src)) pathArg(src, 'src');
   const memfd = memfdCalls();
-  const source = await FileSource.open(isFileHandle(src) ? src : pathArg(src, 'src'));
+  const source = remote ? await remoteByteSource(src as string | URL | RangedObject, o as RemoteOptions) :
+    await FileSource.open(isFileHandle(src) ? src : pathArg(src, 'src'));
   let fd = -1;
   try {
     try {

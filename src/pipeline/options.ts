@@ -113,29 +113,31 @@ export function coreCount(): number {
 }
 
 export function resolveTuning(o: PipelineOptions): Tuning {
+  // Each option read once (STYLE habit 11): a getter could hand the check one value and the
+  // pipeline another (a signal that passed as an AbortSignal, then was a number).
+  const { threads: t, slotBytes: sb, inflight: inf, maxRingBytes: mr, signal, backend } = o;
   const cores = coreCount();
-  const threads = o.threads === undefined ? cores : Math.min(cores, intOption(o.threads, 'threads', 1, MAX_THREADS));
-  const maxRingBytes = o.maxRingBytes === undefined ? DEFAULT_MAX_RING_BYTES :
-    intOption(o.maxRingBytes, 'maxRingBytes', 1, MAX_RING_LIMIT);
+  const threads = t === undefined ? cores : Math.min(cores, intOption(t, 'threads', 1, MAX_THREADS));
+  const maxRingBytes = mr === undefined ? DEFAULT_MAX_RING_BYTES : intOption(mr, 'maxRingBytes', 1, MAX_RING_LIMIT);
   let slotBytes = DEFAULT_SLOT_BYTES;
-  if (o.slotBytes !== undefined) {
-    slotBytes = intOption(o.slotBytes, 'slotBytes', CHUNK_BYTES, MAX_SLOT_BYTES);
+  if (sb !== undefined) {
+    slotBytes = intOption(sb, 'slotBytes', CHUNK_BYTES, MAX_SLOT_BYTES);
     if (slotBytes % CHUNK_BYTES !== 0) {
       throw invalidArg(`slotBytes must be a multiple of 16 KiB (16384), got ${slotBytes}`);
     }
   }
-  const inflight = o.inflight === undefined ? defaultInflight(threads, slotBytes, maxRingBytes) :
-    intOption(o.inflight, 'inflight', 1, MAX_INFLIGHT);
+  const inflight = inf === undefined ? defaultInflight(threads, slotBytes, maxRingBytes) :
+    intOption(inf, 'inflight', 1, MAX_INFLIGHT);
   const ring = inflight * slotRingBytes(slotBytes);
   if (ring > maxRingBytes) {
     const MiB = (n: number) => `${(n / 2 ** 20).toFixed(n < 2 ** 20 ? 2 : 0)} MiB`;
     throw invalidArg(`slotBytes ${slotBytes} x inflight ${inflight} needs a ${MiB(ring)} slot ring, over maxRingBytes ` +
       `(${MiB(maxRingBytes)}); lower slotBytes or inflight, or raise maxRingBytes`);
   }
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
-    throw invalidArg(`signal must be an AbortSignal, got ${describe(o.signal)}`);
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw invalidArg(`signal must be an AbortSignal, got ${describe(signal)}`);
   }
-  return { backend: getBackend(o.backend), threads, slotBytes, inflight, signal: o.signal };
+  return { backend: getBackend(backend), threads, slotBytes, inflight, signal };
 }
 
 /** Checks key, suite and context up front (before any file is touched). */

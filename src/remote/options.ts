@@ -71,11 +71,13 @@ export function checkRemote(o: RemoteOptions | undefined): CheckedRemote {
     }
     connections = c;
   }
-  if (opts.s3 !== undefined && (typeof opts.s3 !== 'object' || opts.s3 === null)) {
-    throw invalidArg(`s3 must be an object like { endpoint, region, forcePathStyle, credentials }, got ${describe(opts.s3)}`);
+  // Read once: what is checked is what is used (a getter may answer differently next time).
+  const { s3, signal } = opts;
+  if (s3 !== undefined && (typeof s3 !== 'object' || s3 === null)) {
+    throw invalidArg(`s3 must be an object like { endpoint, region, forcePathStyle, credentials }, got ${describe(s3)}`);
   }
-  if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
-    throw invalidArg(`signal must be an AbortSignal, got ${describe(opts.signal)}`);
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw invalidArg(`signal must be an AbortSignal, got ${describe(signal)}`);
   }
-  return { headers, connections, retry: checkRetry(opts.retry), s3: opts.s3 ?? {}, signal: opts.signal };
+  return { headers, connections, retry: checkRetry(opts.retry), s3: s3 ?? {}, signal };
 }

@@ -237,11 +237,13 @@ export class SealedSafetensors {
   /** One tensor's bytes into the start of `buffer`; returns the filled view. */
   async readInto(name: string, buffer: Uint8Array): Promise<Uint8Array> {
     const { info, shard } = this.lookup(name);
-    checkBytes(buffer, 'buffer');
-    if (buffer.length < info.byteLength) {
-      throw invalidArg(`buffer of ${buffer.length} bytes is too small for tensor "${name}" (${info.byteLength} bytes)`);
+    // The checked view, not `buffer`: a DataView has no subarray, and a view's own `length`
+    // property is not what it holds.
+    const buf = checkBytes(buffer, 'buffer');
+    if (buf.length < info.byteLength) {
+      throw invalidArg(`buffer of ${buf.length} bytes is too small for tensor "${name}" (${info.byteLength} bytes)`);
     }
-    const view = buffer.subarray(0, info.byteLength);
+    const view = buf.subarray(0, info.byteLength);
     if (view.length > 0) await shard.source.readInto(view, info.byteOffset);
     return view;
   }
