@@ -2,6 +2,7 @@
 // addon loads in any number of worker threads (each gets its own class constructors).
 #include <napi.h>
 
+#include "async.h"
 #include "binding.h"
 #include "binding_keys.h"
 #include "hkdf.h"
@@ -14,6 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ws::cpu_features();
   exports.Set("NativeKey", ws::NativeKey::Define(env));
   exports.Set("OpensslGcm", ws::OpensslGcm::Define(env));
+  exports.Set("ThreadPool", ws::ThreadPool::Define(env));
   exports.Set("memcpy", Napi::Function::New<ws::Memcpy>(env, "memcpy"));
   exports.Set("info", Napi::Function::New<ws::Info>(env, "info"));
   exports.Set("selfTest", Napi::Function::New<ws::SelfTest>(env, "selfTest"));

@@ -75,6 +75,8 @@ bool arg_u64(const Napi::CallbackInfo& info, size_t i, uint64_t* out) {
 
 // --- NativeKey ------------------------------------------------------------------------------
 
+const napi_type_tag kNativeKeyTag = {0x7765696768747365ull, 0x616c2e4e61746b79ull};
+
 Napi::Function NativeKey::Define(Napi::Env env) {
   return DefineClass(env, "NativeKey",
                      {InstanceMethod<&NativeKey::Seal>("seal"),
@@ -117,6 +119,7 @@ NativeKey::NativeKey(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeKe
   }
   kernel_ = k;
   k->init(key_, raw.p, raw.n);
+  napi_type_tag_object(info.Env(), info.This(), &kNativeKeyTag);
 }
 
 NativeKey::~NativeKey() { Release(); }

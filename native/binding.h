@@ -8,6 +8,9 @@
 
 namespace ws {
 
+// Tags NativeKey objects, so async.cc can unwrap a key argument without type confusion.
+extern const napi_type_tag kNativeKeyTag;
+
 // An expanded AES-GCM key bound to one kernel. The schedule and H powers live in native
 // memory and are wiped by destroy() or, failing that, by the finalizer.
 class NativeKey : public Napi::ObjectWrap<NativeKey> {
@@ -15,6 +18,9 @@ class NativeKey : public Napi::ObjectWrap<NativeKey> {
   static Napi::Function Define(Napi::Env env);
   explicit NativeKey(const Napi::CallbackInfo& info);
   ~NativeKey() override;
+  // For native/async.cc: the expanded key and its kernel (key() is null once destroyed).
+  const GcmKey* key() const { return key_; }
+  const Kernel* kernel() const { return kernel_; }
 
  private:
   bool Live(const Napi::CallbackInfo& info);

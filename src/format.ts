@@ -68,8 +68,9 @@ export function createHeader(key: Uint8Array | KeyObject, suite: Suite = 'cobble
   context?: ArrayBufferView | string, salt?: Uint8Array): { header: Uint8Array; derived: Derived } {
   const s = checkSuite(suite);
   const ctx = contextBytes(context);
-  let sl = randomSalt();
-  if (salt !== undefined) {
+  let sl: Uint8Array;
+  if (salt === undefined) sl = randomSalt();
+  else {
     sl = checkBytes(salt, 'salt');
     if (sl.length !== SALT_BYTES) throw invalidArg(`salt must be ${SALT_BYTES} bytes, got ${sl.length}`);
   }

@@ -4,8 +4,8 @@ export { info, type Info, type BackendName } from './backend/index.js';
 export { SealedFile, type SealedFileOptions } from './sealed-file.js';
 export { DEFAULT_SUITE, type Suite } from './cobblestone.js';
 export {
-  seal, open, sealFile, openFile, createSealStream, createOpenStream, sealWebStream, openWebStream, bounce,
-  type Key, type PipelineOptions, type FileOptions, type FileResult, type BounceOptions, type BounceSource,
+  seal, open, sealedSize, plaintextSize, sealFile, openFile, createSealStream, createOpenStream, sealWebStream, openWebStream, bounce,
+  type Key, type PipelineOptions, type WholeOptions, type FileOptions, type FileResult, type BounceOptions, type BounceSource,
   type BounceResult,
 } from './stream-api.js';
 export type { PipelineTransform } from './io/node-streams.js';

@@ -11,7 +11,14 @@ export const PIPELINE_KEYS: readonly string[] = [
   'backend',
   'slotBytes',
   'inflight',
+  'maxRingBytes',
   'signal',
+];
+
+/** seal, open (whole buffers): the pipeline's keys and an output to write into. */
+export const WHOLE_KEYS: readonly string[] = [
+  ...PIPELINE_KEYS,
+  'into',
 ];
 
 /** Sources at http(s):// and s3:// URLs (src/remote/options.ts); `signal` is listed apart. */

@@ -25,7 +25,7 @@ import { endsEarly, finalLengths, trailingData } from './trailing.js';
 import { withPath as pathOf } from './error-path.js';
 import { SEALED_FILE_KEYS } from './option-keys.js';
 import { checkOptionsObject } from './options-check.js';
-import { checkBytes, checkIndex, isLiveView, overlaps } from './validate.js';
+import { checkBytes, checkIndex, describe, isLiveView, overlaps } from './validate.js';
 
 export interface SealedFileOptions extends RemoteOptions {
   /** 'cobblestone-256' (default, 32-byte key) or 'cobblestone-128' (16-byte key). */
@@ -250,12 +250,13 @@ export class SealedFile {
    * Up to `length` bytes from `position`: fewer when the range passes the end of the message.
    * Rejects with ERR_AUTH_FAILED (`.chunk` set) when a covered chunk fails its tag.
    */
-  async read(position: number, length: number): Promise<Uint8Array> {
+  async read(position: number, length: number, opts?: ReadOptions): Promise<Uint8Array> {
     this.#checkOpen();
     const pos = checkIndex(position, 'position', this.size);
     const len = checkIndex(length, 'length');
+    const signal = signalOf(opts);
     const out = new Uint8Array(Math.min(len, this.size - pos));
-    await this.#track(out, pos);
+    await this.#track(out, pos, signal);
     return out;
   }
 
@@ -263,15 +264,16 @@ export class SealedFile {
    * Fills `buffer` from `position` and resolves to the number of bytes written: buffer.length,
    * or fewer at the end of the message. On failure the bytes it covered are zeroed.
    */
-  async readInto(buffer: ArrayBufferView, position: number): Promise<number> {
+  async readInto(buffer: ArrayBufferView, position: number, opts?: ReadOptions): Promise<number> {
     this.#checkOpen();
     const buf = checkBytes(buffer, 'buffer');
     if (this.#src.view && overlaps(buf, this.#src.view(0, this.#src.length))) {
       throw invalidArg('buffer must not overlap the sealed bytes this SealedFile reads; pass a separate buffer');
     }
     const pos = checkIndex(position, 'position', this.size);
+    const signal = signalOf(opts);
     const n = Math.min(buf.length, this.size - pos);
-    await this.#track(buf.subarray(0, n), pos);
+    await this.#track(buf.subarray(0, n), pos, signal);
     return n;
   }
 
@@ -295,9 +297,9 @@ export class SealedFile {
     }
   }
 
-  async #track(dest: Uint8Array, pos: number): Promise<void> {
+  async #track(dest: Uint8Array, pos: number, signal?: AbortSignal): Promise<void> {
     if (dest.length === 0) return;
-    const task = this.#decrypt(dest, pos);
+    const task = this.#decrypt(dest, pos, signal);
     this.#inflight.add(task);
     try {
       await task;
@@ -324,8 +326,10 @@ export class SealedFile {
    * positional read of the window's sealed bytes, then whole chunks straight into dest and
    * the (at most two) partly covered edge chunks through scratch.
    */
-  async #decrypt(dest: Uint8Array, pos: number): Promise<void> {
+  async #decrypt(dest: Uint8Array, pos: number, signal?: AbortSignal): Promise<void> {
     const end = pos + dest.length;
+    // Windows from memory run synchronously: come up for air between them (timers, abort()).
+    let breathed = performance.now();
     const first = Math.floor(pos / CHUNK_BYTES);
     const last = Math.floor((end - 1) / CHUNK_BYTES);
     const finalIndex = chunkCount(this.size) - 1;
@@ -343,6 +347,14 @@ export class SealedFile {
         this.#checkOpen();
       }
       for (let w = first; w <= last; w += RUN_CHUNKS) {
+        if (performance.now() - breathed > YIELD_MS) {
+          await new Promise((r) => setImmediate(r));
+          breathed = performance.now();
+        }
+        if (signal?.aborted) {
+          throw new WeightsealError('ERR_ABORTED', 'the read was aborted', { cause: signal.reason });
+        }
+        this.#checkOpen();
         const m = Math.min(RUN_CHUNKS, last - w + 1);
         const ptStart = w * CHUNK_BYTES;
         const ptEnd = Math.min((w + m) * CHUNK_BYTES, this.size);
@@ -385,6 +397,24 @@ export class SealedFile {
       if (this.#pool.length < POOL_MAX && !this.#closed) this.#pool.push(scratch);
     }
   }
+}
+
+/** Options of read() and readInto(). */
+export interface ReadOptions {
+  /** Aborts the read with ERR_ABORTED; the bytes it covered are zeroed. */
+  signal?: AbortSignal;
+}
+
+/** At most this long on the main thread between turns of the event loop. */
+const YIELD_MS = 2;
+
+function signalOf(opts: unknown): AbortSignal | undefined {
+  if (opts === undefined) return undefined;
+  const signal = checkOptionsObject<ReadOptions>(opts, ['signal'], 'read options').signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw invalidArg(`signal must be an AbortSignal, got ${describe(signal)}`);
+  }
+  return signal;
 }
 
 interface CheckedArgs {

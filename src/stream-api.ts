@@ -12,17 +12,19 @@
 import type { KeyObject } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { invalidArg } from './errors.js';
+import { HEADER_BYTES, checkPlaintextLength, plaintextLengthOfBody, sealedLength } from './cobblestone.js';
+import { WeightsealError, invalidArg, isWeightsealError } from './errors.js';
 import { pathArg, transformFile, type FileResult } from './io/files.js';
 import { PipelineTransform } from './io/node-streams.js';
 import { MemorySource, toSource } from './io/sources.js';
 import { webTransform } from './io/web-streams.js';
-import { runPipeline, type Keys, type Mode, type Sink, type Tuning } from './pipeline/engine.js';
-import { checkOptions, resolveKeys, resolveTuning, type PipelineOptions } from './pipeline/options.js';
-import { BOUNCE_KEYS, FILE_KEYS, PIPELINE_KEYS } from './option-keys.js';
+import { runPipeline, runsInline, type Keys, type Mode, type Sink, type Tuning } from './pipeline/engine.js';
+import { openSmall, sealSmall } from './pipeline/inline.js';
+import { checkOptions, inlineBytes, resolveKeys, resolveTuning, type PipelineOptions } from './pipeline/options.js';
+import { BOUNCE_KEYS, FILE_KEYS, PIPELINE_KEYS, WHOLE_KEYS } from './option-keys.js';
 import { checkKeys } from './options-check.js';
 import { withPath } from './error-path.js';
-import { checkBytes, describe } from './validate.js';
+import { checkBytes, checkIndex, describe, overlaps } from './validate.js';
 import { RangedObject, isRemoteUrl, remoteByteSource, type RemoteOptions } from './remote/open.js';
 import { remoteTuning } from './remote/tuning.js';
 
@@ -30,6 +32,15 @@ export type { PipelineOptions } from './pipeline/options.js';
 export type { FileResult } from './io/files.js';
 
 export type Key = Uint8Array | KeyObject;
+
+export interface WholeOptions extends PipelineOptions {
+  /**
+   * Write the output here instead of a fresh buffer: exactly the output length
+   * (sealedSize / plaintextSize), not overlapping the input. Reusing one output across calls
+   * saves its page faults (README "Output buffers").
+   */
+  into?: ArrayBufferView;
+}
 
 export interface FileOptions extends PipelineOptions, RemoteOptions {
   /** Replace an existing destination (default false: ERR_EXISTS). */
@@ -62,42 +73,153 @@ function prepare(key: unknown, opts: unknown, allowed: readonly string[] = PIPEL
   return { keys: resolveKeys(key, o), tuning: resolveTuning(o), o };
 }
 
-/** A sink that collects into one exactly sized buffer, written in place when running inline. */
-function collect(): Sink & { result: Uint8Array | null } {
+/**
+ * A sink that collects into one exactly sized buffer (the caller's `into`, or a fresh one),
+ * written in place by the executor when it can reach that memory. `end` is how far output may
+ * have been written, so a failure wipes that much and no more.
+ */
+function collect(into: Uint8Array | null): Sink & { result: Uint8Array | null; end: number } {
   const sink = {
-    result: null as Uint8Array | null,
+    result: into,
+    end: 0,
     begin(total: number | null) {
-      sink.result = new Uint8Array(total ?? 0);
+      sink.result ??= freshOutput(total ?? 0);
     },
-    target: (offset: number, length: number) => sink.result!.subarray(offset, offset + length),
+    target(offset: number, length: number) {
+      sink.end = Math.max(sink.end, offset + length);
+      return sink.result!.subarray(offset, offset + length);
+    },
     write(view: Uint8Array, offset: number) {
+      sink.end = Math.max(sink.end, offset + view.length);
       sink.result!.set(view, offset);
     },
   };
   return sink;
 }
 
+/**
+ * Output memory for a call without `into`. Every byte is written before it is returned, so it
+ * needs no zero-fill pass: large outputs come uninitialised, and only the pages written get
+ * faulted in, by the threads that write them. (README "Output buffers" gives the cost.)
+ */
+function freshOutput(n: number): Uint8Array {
+  if (n < 64 * 1024) return new Uint8Array(n);
+  const b = Buffer.allocUnsafeSlow(n);
+  return new Uint8Array(b.buffer, b.byteOffset, n);
+}
+
+/** The caller's `into`: exactly `length` bytes, not overlapping the input. */
+function intoArg(into: unknown, length: number, input: Uint8Array, what: string): Uint8Array {
+  const out = checkBytes(into, 'into');
+  if (out.length !== length) {
+    throw invalidArg(`into must be exactly ${length} bytes (the ${what}), got ${out.length}; ` +
+      `size it with ${what === 'sealed length' ? 'sealedSize(plaintext.length)' : 'plaintextSize(sealed.length)'}`);
+  }
+  if (overlaps(out, input)) throw invalidArg('into must not overlap the input; pass a separate buffer');
+  return out;
+}
+
+/** Exact output length of a whole-buffer call, or null when the input itself is malformed (reported later, in order). */
+function outputLength(mode: Mode, bytes: Uint8Array): number | null {
+  if (mode === 'seal') return sealedLength(bytes.length);
+  if (bytes.length < HEADER_BYTES) return null;
+  try {
+    return plaintextLengthOfBody(bytes.length - HEADER_BYTES);
+  } catch {
+    return null;
+  }
+}
+
 async function whole(mode: Mode, key: unknown, input: unknown, name: string, opts: unknown): Promise<Uint8Array> {
   const bytes = checkBytes(input, name);
-  const { keys, tuning } = prepare(key, opts);
-  const sink = collect();
+  const { keys, tuning, o } = prepare(key, opts, WHOLE_KEYS);
+  let into: Uint8Array | null = null;
+  const given = (o as WholeOptions).into; // read once (STYLE habit 11)
+  if (given !== undefined) {
+    const length = outputLength(mode, bytes);
+    // A malformed sealed input has no right length: say what is wrong with the input instead.
+    if (length === null) plaintextLengthOfBody(Math.max(0, bytes.length - HEADER_BYTES));
+    into = intoArg(given, length!, bytes, mode === 'seal' ? 'sealed length' : 'plaintext length');
+  }
+  if (tuning.signal?.aborted) throw aborted(tuning.signal);
+  const limit = inlineBytes();
+  if (bytes.length <= (mode === 'seal' ? limit : sealedLength(limit)) && runsInline(mode, bytes.length, tuning)) {
+    return wholeInline(mode, keys, tuning, bytes, into);
+  }
+  const sink = collect(into);
   try {
     await runPipeline(mode, keys, new MemorySource(bytes), sink, tuning);
   } catch (e) {
-    // A verified prefix may sit in the result of a failed open: nothing of it is returned.
-    sink.result?.fill(0);
+    // Opening, a verified prefix may sit in the output: nothing of it is returned, and what was
+    // written is wiped (only that: untouched pages stay untouched). Sealed output is not secret.
+    if (mode === 'open' && sink.result) sink.result.fill(0, 0, sink.end);
     throw e;
   }
   return sink.result!;
 }
 
-/** Seals a whole buffer: salt || commitment || chunks. A SharedArrayBuffer-backed input is read by workers in place. */
-export async function seal(key: Key, plaintext: ArrayBufferView, opts?: PipelineOptions): Promise<Uint8Array> {
+/**
+ * Small inputs: one synchronous call on this thread (pipeline/inline.ts). It returns before
+ * the event loop gets a turn, so it is kept to INLINE_BYTES (some 100 us of work). A failed
+ * open is run again through the pipeline, which reports failures in stream order and names
+ * appended data ERR_TRAILING_DATA.
+ */
+async function wholeInline(mode: Mode, keys: Keys, tuning: Tuning, bytes: Uint8Array,
+  into: Uint8Array | null): Promise<Uint8Array> {
+  if (mode === 'seal') {
+    const out = into ?? freshOutput(sealedLength(bytes.length));
+    sealSmall(keys, tuning.backend, bytes, out);
+    return out;
+  }
+  try {
+    return openSmall(keys, tuning.backend, bytes, (n) => into ?? freshOutput(n));
+  } catch (e) {
+    // The pipeline reports these in stream order (a bad chunk before a bad length, appended data).
+    if (!isWeightsealError(e, 'ERR_AUTH_FAILED') && !isWeightsealError(e, 'ERR_TRUNCATED')) throw e;
+  }
+  const sink = collect(into);
+  try {
+    await runPipeline('open', keys, new MemorySource(bytes), sink, { ...tuning, threads: 1 });
+  } catch (e) {
+    sink.result?.fill(0, 0, sink.end);
+    throw e;
+  }
+  return sink.result!;
+}
+
+/** Bytes `seal` produces for a plaintext of `plaintextBytes` (to size `into`). */
+export function sealedSize(plaintextBytes: number): number {
+  checkPlaintextLength(checkIndex(plaintextBytes, 'plaintextBytes'));
+  return sealedLength(plaintextBytes);
+}
+
+/** Plaintext bytes `open` produces for a sealed message of `sealedBytes`; ERR_TRUNCATED for a length no message has. */
+export function plaintextSize(sealedBytes: number): number {
+  const n = checkIndex(sealedBytes, 'sealedBytes');
+  if (n < HEADER_BYTES) plaintextLengthOfBody(0);
+  return plaintextLengthOfBody(n - HEADER_BYTES);
+}
+
+function aborted(signal: AbortSignal): WeightsealError {
+  return new WeightsealError('ERR_ABORTED', 'the operation was aborted', { cause: signal.reason });
+}
+
+/**
+ * Seals a whole buffer: salt || commitment || chunks. The input is read in place, shared
+ * memory or not. `into` (exactly sealedSize(plaintext.byteLength) bytes) receives the output
+ * instead of a fresh buffer; the promise resolves to it (a Uint8Array over its bytes when it
+ * is another kind of view).
+ */
+export async function seal(key: Key, plaintext: ArrayBufferView, opts?: WholeOptions): Promise<Uint8Array> {
   return whole('seal', key, plaintext, 'plaintext', opts);
 }
 
-/** Opens a whole sealed buffer; rejects (returning nothing) unless every chunk verifies. */
-export async function open(key: Key, sealed: ArrayBufferView, opts?: PipelineOptions): Promise<Uint8Array> {
+/**
+ * Opens a whole sealed buffer; rejects (returning nothing) unless every chunk verifies.
+ * `into` (exactly the plaintext length) receives the plaintext; on failure what was written
+ * into it is zeroed.
+ */
+export async function open(key: Key, sealed: ArrayBufferView, opts?: WholeOptions): Promise<Uint8Array> {
   return whole('open', key, sealed, 'sealed', opts);
 }
 

@@ -17,6 +17,7 @@ import { CHUNK_BYTES, HEADER_BYTES, sealedLength } from '../src/cobblestone.js';
 import { openInline, sealInline } from '../src/format.js';
 import { gcmOpen, gcmSeal, rawOpen, rawOpenChunks, rawSeal, rawSealChunks } from '../src/hazmat.js';
 import { SealedFile, open, seal } from '../src/index.js';
+import { INLINE_BYTES } from '../src/pipeline/options.js';
 import { allCases } from './helpers/backends.js';
 import { caught } from './helpers/leaks.js';
 
@@ -150,7 +151,8 @@ describe.each(dead())('a %s view is ERR_INVALID_ARG, never an empty message', (_
 
 describe('a buffer transferred while an async call reads it', () => {
   it('seal() rejects with ERR_INVALID_ARG instead of sealing what it read so far', async () => {
-    const pt = new Uint8Array(8 * CHUNK_BYTES).fill(3);
+    // Above the inline limit: smaller inputs are sealed in one synchronous call, before any transfer can happen.
+    const pt = new Uint8Array(INLINE_BYTES + 8 * CHUNK_BYTES).fill(3);
     const p = seal(KEY, pt, { threads: 1, slotBytes: CHUNK_BYTES, inflight: 1 });
     await Promise.resolve();
     structuredClone(pt.buffer, { transfer: [pt.buffer] });

@@ -1,8 +1,10 @@
 /**
  * Many tenants on one worker pool: 16 concurrent streams, each under its own key, context,
  * suite and backend, mixing seal and open over every API (whole buffers, Node and Web
- * streams, bounce, files), all with threads: 2, so they share the one pool pool.ts keeps per
- * thread count (key slots per stream, workers caching one imported key per stream id). Every
+ * streams, bounce, files), all with threads: 2, so they share the pools pool.ts keeps per
+ * thread count: one of the addon's native threads for native tenants, one of piscina workers
+ * (key slots per stream, workers caching one imported key per stream id) for the JS backends,
+ * each of 2 threads. The inline limit is set to 0 here, so small messages use the pools too. Every
  * output opens only under its own key and context; one tenant failing (tampered input, a
  * sink or onSlot that throws, a Node stream consumer that goes away mid-way) leaves the other
  * 15 complete and correct, and the pool idle afterwards.
@@ -15,6 +17,7 @@ import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../src/backend/index.js';
 import type { Suite } from '../src/cobblestone.js';
+import { setInlineBytes } from '../src/pipeline/options.js';
 import { poolStats } from '../src/pipeline/pool.js';
 import {
   bounce, createOpenStream, createSealStream, open, openFile, openWebStream, seal, sealFile, sealWebStream,
@@ -35,8 +38,15 @@ type Fault = 'tamper' | 'throwing-sink' | 'destroyed-consumer';
 
 let dir: string;
 let seq = 0;
-beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'weightseal-tenants-')); });
-afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
+let inlineBefore = 0;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'weightseal-tenants-'));
+  inlineBefore = setInlineBytes(0);
+});
+afterAll(async () => {
+  setInlineBytes(inlineBefore);
+  await rm(dir, { recursive: true, force: true });
+});
 
 interface Tenant {
   id: number;
@@ -180,10 +190,12 @@ async function expectCorrect(t: Tenant, r: Outcome): Promise<void> {
 async function runAll(tenants: Tenant[], faulty = -1, fault: Fault | null = null) {
   const before = poolStats().completed;
   let maxThreads = 0;
-  const sampler = setInterval(() => { maxThreads = Math.max(maxThreads, poolStats().threads); }, 1);
+  // Threads of the bigger of the two pools (native, piscina): each is bounded by threads: 2.
+  const sample = () => { const s = poolStats(); maxThreads = Math.max(maxThreads, s.nativeThreads, s.workerThreads); };
+  const sampler = setInterval(sample, 1);
   try {
     const outcomes = await Promise.all(tenants.map((t) => run(t, t.id === faulty ? fault : null)));
-    maxThreads = Math.max(maxThreads, poolStats().threads);
+    sample();
     return { outcomes, tasks: poolStats().completed - before, maxThreads };
   } finally {
     clearInterval(sampler);
@@ -200,14 +212,15 @@ async function expectPoolIdle(): Promise<void> {
   const s = poolStats();
   expect(s.queued).toBe(0);
   expect(s.idle).toBe(s.threads);
-  expect(s.threads).toBeLessThanOrEqual(2);
+  expect(s.nativeThreads).toBeLessThanOrEqual(2);
+  expect(s.workerThreads).toBeLessThanOrEqual(2);
 }
 
 describe('16 tenants on one pool', () => {
   let tenants: Tenant[];
   beforeAll(async () => { tenants = await makeTenants(); });
 
-  it('all complete and correct, sharing one pool of 2 workers', async () => {
+  it('all complete and correct, sharing one pool of 2 threads per kind', async () => {
     const { outcomes, tasks, maxThreads } = await runAll(tenants);
     for (const t of tenants) await expectCorrect(t, outcomes[t.id]!);
     // Each tenant's message is 6+ slots of one chunk: their work ran on the shared workers.

@@ -31,6 +31,19 @@ export interface NativeInfo {
   openssl: string | null;
 }
 
+/** The addon's own thread pool (native/async.cc): batch calls in place on any ArrayBuffer. */
+export interface NativeThreadPool {
+  /** Threads that started (fewer than asked when the OS refused some). */
+  readonly threads: number;
+  /** Jobs whose promise has not settled yet. */
+  readonly pending: number;
+  /** op 0 seal, 1 open (resolves -1 or the first failing chunk of the run), 2 copy. */
+  run(op: number, key: NativeKeyHandle | null, baseNonce: Uint8Array | null, first: number, src: Uint8Array,
+    chunk: number, n: number, dst: Uint8Array, parts: number): Promise<number>;
+  /** Joins the threads; throws while jobs are in flight. */
+  close(): void;
+}
+
 /** A c2sp derived key held in native memory (native/binding_keys.h); see src/derived.ts. */
 export interface DerivedKeysHandle {
   /** Copies the key into dst (exactly the key length): for a JS backend or a pool key slot. */
@@ -46,6 +59,8 @@ export interface Addon {
   /** Whether two views share a byte of memory, by address (older builds lack it). */
   viewsOverlap?(a: ArrayBufferView, b: ArrayBufferView): boolean;
   OpensslGcm: new (key: Uint8Array, encrypt: boolean) => OpensslGcmHandle;
+  /** Missing from addons built before the pool existed (a stale build/): callers fall back. */
+  ThreadPool?: new (threads: number) => NativeThreadPool;
   memcpy(dst: Uint8Array, src: Uint8Array): void;
   info(): NativeInfo;
   /** null when every kernel this CPU runs gives the known answers, else what failed. */

@@ -45,16 +45,36 @@ class NativeKey implements GcmKey {
     if (this.#live) this.#h.destroy();
     this.#live = false;
   }
+
+  get destroyed(): boolean {
+    return !this.#live;
+  }
+
+  /** See nativeHandle(). */
+  get handleForPool(): NativeKeyHandle {
+    return this.#h;
+  }
 }
 
 export type NativeGcmKey = NativeKey;
 
+/** The addon handle behind a native key (for the addon's thread pool), or null for other backends. */
+export function nativeHandle(key: GcmKey): NativeKeyHandle | null {
+  return key instanceof NativeKey && !key.destroyed ? key.handleForPool : null;
+}
+
 /** Kernels this CPU and OS can run, fastest first; empty without the addon. */
 export function supportedKernels(): KernelName[] {
-  const addon = addonStatus().addon;
-  if (!addon) return [];
-  return addon.info().kernels.filter((k) => k.supported).map((k) => k.name as KernelName);
+  // The CPU does not change under us: asked once (addon.info() builds objects, and every
+  // getBackend() call asks, several microseconds per small seal).
+  if (!supported) {
+    const addon = addonStatus().addon;
+    supported = addon ? addon.info().kernels.filter((k) => k.supported).map((k) => k.name as KernelName) : [];
+  }
+  return supported.slice();
 }
+
+let supported: KernelName[] | null = null;
 
 /** The kernel WEIGHTSEAL_KERNEL forces, else the fastest supported one. */
 export function chosenKernel(): KernelName | null {

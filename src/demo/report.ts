@@ -7,7 +7,7 @@ import { availableParallelism, cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { info } from '../backend/index.js';
 import { chartSpec, MARKS, renderSvg } from './chart.js';
-import type { CompareRow } from './compare.js';
+import type { CompareRow, PerCore } from './compare.js';
 
 export interface Step {
   step: string;
@@ -22,6 +22,8 @@ export interface DemoResults {
   model: { bytes: number; tensors: number; config: object; sha256: string };
   steps: Step[];
   comparison: CompareRow[];
+  /** One-thread rates of the paths users take (absent in results written before they were measured). */
+  perCore?: PerCore;
 }
 
 export function machine(): DemoResults['machine'] {
@@ -66,6 +68,23 @@ export function comparisonTable(rows: CompareRow[], md = false): string {
   return table(head, body, md) + (md ? '' : '\n(GB/s = 10^9 bytes of plaintext per second; 1T = one thread)');
 }
 
+/**
+ * "Cores for 64 GB/s" at three per-core rates: the in-memory pipeline (shared memory lent in
+ * place, the table above), an ordinary Buffer, and a page-cached sealed file.
+ */
+export function coresTable(rows: CompareRow[], perCore: PerCore | undefined, md = false): string {
+  const native = rows.filter((r) => r.kernel !== null && r.threads === 1 && r.op !== 'copy');
+  const inMemory = native.length > 0 ? Math.max(...[...new Set(native.map((r) => r.backend))].map((b) =>
+    Math.min(...native.filter((r) => r.backend === b).map((r) => r.gbps)))) : 0;
+  const line = (what: string, g: number) => [what, fmt(g), g > 0 ? String(Math.ceil(64 / g)) : '-'];
+  const body = [line('in-memory pipeline (shared memory, table above)', inMemory)];
+  if (perCore) {
+    body.push(line('ordinary Buffer, seal/open into', perCore.ordinaryBuffer));
+    body.push(line('page-cached sealed file, bounce open', perCore.pageCachedFile));
+  }
+  return table(['path (one thread, slower of seal/open)', 'GB/s per core', 'cores for 64 GB/s'], body, md);
+}
+
 export function stepsTable(steps: Step[], md = false): string {
   return table(['step', 'seconds', 'GB/s', 'result'], steps.map((s) => [
     s.step, s.seconds.toFixed(2), s.bytes > 0 ? fmt(s.bytes / s.seconds / 1e9) : '-', s.detail,
@@ -90,7 +109,10 @@ ${stepsTable(r.steps, true)}
 
 ${comparisonTable(r.comparison, true)}
 
-Reference lines in the chart: ${MARKS.map((x) => x.label).join('; ')}. "cores for 64 GB/s" divides
+${coresTable(r.comparison, r.perCore, true)}
+
+"plain copy" is the same pipeline with the addon's memcpy in place of the cipher, on the same
+threads: the bound the cipher rows are held to. Reference lines in the chart: ${MARKS.map((x) => x.label).join('; ')}. "cores for 64 GB/s" divides
 64 GB/s by the slower of seal and open on one core. noble is measured on 1/32 of the buffer.
 
 ![throughput chart](${r.date}.svg)

@@ -16,10 +16,11 @@ import { transformFile } from '../cli/files.js';
 import { bytesHuman } from '../cli/inspect.js';
 import { progressBar } from '../cli/progress.js';
 import type { CliIO } from '../cli/program.js';
-import { runComparison } from './compare.js';
+import { perCoreRates, runComparison, type PerCore } from './compare.js';
+import { supportedKernels } from '../backend/native.js';
 import { generateModel } from './model.js';
 import { remoteLoad } from './remote.js';
-import { comparisonTable, machine, stepsTable, writeReports, type DemoResults, type Step } from './report.js';
+import { comparisonTable, coresTable, machine, stepsTable, writeReports, type DemoResults, type Step } from './report.js';
 
 export interface DemoOptions {
   size?: string;
@@ -128,6 +129,14 @@ export async function runDemo(o: DemoOptions, io: CliIO): Promise<DemoResults> {
     steps.push(await randomAccess(paths, key, say));
     steps.push(...await remoteLoad(paths.sealed, key, say));
 
+    // Per-core rates of the paths users take (the sealed file is in the page cache by now).
+    let perCore: PerCore | undefined;
+    if (supportedKernels().length > 0) {
+      perCore = await perCoreRates(paths.sealed, key, o.quick ? 64 * 2 ** 20 : 256 * 2 ** 20, model.bytes);
+      say(`  one core: ordinary Buffer ${perCore.ordinaryBuffer.toFixed(2)} GB/s, page-cached file ` +
+        `${perCore.pageCachedFile.toFixed(2)} GB/s`);
+    }
+
     say(`\ncomparing backends (in-memory pipeline, 1 thread and all cores)...`);
     const comparison = await runComparison({
       bytes: o.compareSize ? parseSize(o.compareSize) : o.quick ? 128 * 2 ** 20 : 512 * 2 ** 20,
@@ -141,10 +150,11 @@ export async function runDemo(o: DemoOptions, io: CliIO): Promise<DemoResults> {
       model: { bytes: model.bytes, tensors: model.tensors, config: model.config, sha256: model.sha256 },
       steps,
       comparison,
+      ...(perCore ? { perCore } : {}),
     };
     const files = await writeReports(resolve(o.out ?? 'bench-results'), results);
     if (o.json) io.out(JSON.stringify({ ok: true, ...results, files }, null, 2));
-    say(`\n${stepsTable(steps)}\n\n${comparisonTable(comparison)}\n`);
+    say(`\n${stepsTable(steps)}\n\n${comparisonTable(comparison)}\n\n${coresTable(comparison, perCore)}\n`);
     say(`wrote ${files.json}\n      ${files.md}\n      ${files.svg}`);
     say(o.keep ? `kept the model files in ${work} (key: ${paths.key})` : 'removed the model files (pass --keep to keep them)');
     return results;

@@ -24,6 +24,9 @@ import { truncatedSource } from '../io/sources.js';
 import { createExecutor, type Executor, type Keying, type Region } from './pool.js';
 import { SlotRing, type Slot } from './slots.js';
 import { NO_TAIL, OK, OP_COPY, OP_OPEN, OP_SEAL, setMemcpy, type OpCode, type SlotResult, type Tail } from './work.js';
+import { inlineBytes } from './options.js';
+import { nativePoolAvailable } from './native-pool.js';
+import { freshSalt } from './inline.js';
 
 setMemcpy(addonStatus().addon?.memcpy ?? null);
 
@@ -147,6 +150,37 @@ function tailOf(body: number | null, at: number, len: number, final: boolean, fi
   return { index: last - first, length: end - last * SEALED_CHUNK_BYTES };
 }
 
+/**
+ * Whether a stream of known length `body` (sealed bytes for open) runs inline on the calling
+ * thread: always at threads 1; on the native backend up to INLINE_BYTES of plaintext, where a
+ * hand-off to the pool costs more than the work. The JS backends are slow enough per byte that
+ * their pool pays off from the second slot on.
+ */
+export function runsInline(mode: Mode, body: number | null, tuning: Tuning): boolean {
+  if (tuning.threads <= 1) return true;
+  if (body === null || tuning.backend.name !== 'native') return false;
+  const limit = inlineBytes();
+  return body <= (mode === 'open' ? sealedBodyLength(limit) : limit);
+}
+
+/** Threads for one stream: see runsInline; a single slot too, unless the native pool can split it. */
+export function threadsFor(mode: Mode, tuning: Tuning, body: number | null, slotsNeeded: number): number {
+  if (runsInline(mode, body, tuning)) return 1;
+  const splits = tuning.backend.name === 'native' && nativePoolAvailable();
+  return slotsNeeded <= 1 && !splits ? 1 : tuning.threads;
+}
+
+/** Gives the event loop a turn at most every YIELD_MS: a macrotask, so timers and abort() run. */
+const YIELD_MS = 2;
+function yielder(): () => Promise<void> | null {
+  let last = performance.now();
+  return () => {
+    const now = performance.now();
+    if (now - last < YIELD_MS) return null;
+    return new Promise<void>((resolve) => setImmediate(() => { last = performance.now(); resolve(); }));
+  };
+}
+
 /** Reads the 56-byte header and checks the commitment before anything is decrypted. */
 async function readHeader(source: ByteSource, keys: Keys, signal: AbortSignal): Promise<Derived> {
   const header = new Uint8Array(HEADER_BYTES);
@@ -201,7 +235,7 @@ export async function runPipeline(mode: Mode, keys: Keys | null, source: ByteSou
     if (mode !== 'copy') {
       if (keys?.raw) keying = rawMaterial = rawKeyMaterial(keys.raw.key, keys.raw.baseNonce);
       else if (mode === 'seal') {
-        const h = createHeader(keys!.key as Uint8Array, keys!.suite, keys!.context, keys!.salt);
+        const h = createHeader(keys!.key as Uint8Array, keys!.suite, keys!.context, keys!.salt ?? freshSalt());
         derived = h.derived;
         header = h.header;
       } else {
@@ -221,26 +255,32 @@ export async function runPipeline(mode: Mode, keys: Keys | null, source: ByteSou
         total = (header ? HEADER_BYTES : 0) + sealedBodyLength(body);
       } else total = body;
     }
+
+    // A known short input gets slots no larger than itself (a 1-byte stream takes pages, not slotBytes).
+    const slotBytes = body === null ? tuning.slotBytes :
+      Math.min(tuning.slotBytes, CHUNK_BYTES * (Math.floor(body / CHUNK_BYTES) + 1));
+    const perSlot = slotBytes / CHUNK_BYTES;
+    const inCap = mode === 'open' ? perSlot * SEALED_CHUNK_BYTES : slotBytes;
+    const outCap = mode === 'seal' ? perSlot * SEALED_CHUNK_BYTES : slotBytes;
+    const slotsNeeded = body === null ? Infinity : Math.floor(body / inCap) + 1;
+    exec = createExecutor(OPS[mode], tuning.backend, keying, threadsFor(mode, tuning, body, slotsNeeded));
+    // The executor holds its own copy (imported key or key slot) from here on.
+    if (derived) wipeDerived(derived);
+    rawMaterial?.wipe();
+    const lend = !!source.lend && source.lend(start, 0, exec.needsShared) !== null;
+    const direct = !!sink.target && !exec.needsShared;
+    // Memory is taken before anything is emitted: a ring that cannot be had fails the call cleanly.
+    ring = new SlotRing(Math.max(1, Math.min(tuning.inflight, slotsNeeded)), lend ? 0 : inCap, direct ? 0 : outCap);
+    const parallelReads = !lend && body !== null && !!source.readAt;
+    // The main thread runs inline slots itself: it comes up for air between them (signal, timers, I/O).
+    const breathe = exec.inline ? yielder() : null;
+
     sink.begin?.(total);
     if (header) {
       if (sink.target) sink.target(0, HEADER_BYTES).set(header);
       else await guard(Promise.resolve(sink.write(header, 0)));
       offset = HEADER_BYTES;
     }
-
-    const perSlot = tuning.slotBytes / CHUNK_BYTES;
-    const inCap = mode === 'open' ? perSlot * SEALED_CHUNK_BYTES : tuning.slotBytes;
-    const outCap = mode === 'seal' ? perSlot * SEALED_CHUNK_BYTES : tuning.slotBytes;
-    const slotsNeeded = body === null ? Infinity : Math.floor(body / inCap) + 1;
-    // One slot cannot fan out: run it inline rather than pay a worker round trip.
-    exec = createExecutor(OPS[mode], tuning.backend, keying, slotsNeeded <= 1 ? 1 : tuning.threads);
-    // The executor holds its own copy (imported key or key slot) from here on.
-    if (derived) wipeDerived(derived);
-    rawMaterial?.wipe();
-    const lend = !!source.lend && source.lend(start, 0, exec.needsShared) !== null;
-    const direct = !!sink.target && !exec.needsShared;
-    ring = new SlotRing(Math.max(1, Math.min(tuning.inflight, slotsNeeded)), lend ? 0 : inCap, direct ? 0 : outCap);
-    const parallelReads = !lend && body !== null && !!source.readAt;
 
     let wake: (() => void) | null = null;
     const queue: Item[] = [];
@@ -256,6 +296,8 @@ export async function runPipeline(mode: Mode, keys: Keys | null, source: ByteSou
     producer = (async () => {
       let outAt = offset;
       for (let i = 0; failure === null; i++) {
+        if (breathe) await breathe();
+        if (failure !== null) break;
         const slot = await ring!.acquire();
         const pos = start + i * inCap;
         let src: Region;

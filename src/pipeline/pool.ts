@@ -1,8 +1,10 @@
 /**
  * Where slot work runs. Inline: the main thread runs the batch call itself (threads = 1).
- * Pool: lazily created piscina pools shared by streams (one per thread count); workers idle
- * out. Each stream hands its key over once, through a key slot (keyslot.ts), wiped at close;
- * its tasks in flight are bounded by its ring.
+ * Native: the addon's own threads, in place on any memory (native-pool.ts), for the native
+ * backend. Pool: lazily created piscina pools shared by streams (one per thread count), for
+ * the JS backends (noble, node:crypto), which need a JS thread; workers idle out. Each stream
+ * hands its key over once, through a key slot (keyslot.ts), wiped at close; its tasks in
+ * flight are bounded by its ring.
  */
 import { fileURLToPath } from 'node:url';
 import { WeightsealError, invalidArg } from '../errors.js';
@@ -10,6 +12,7 @@ import { Piscina } from 'piscina';
 import { getBackend, nativeBackend, type Backend, type GcmKey } from '../backend/index.js';
 import { offHeap, type KeyMaterial } from '../derived.js';
 import { broadcastClose, wipeKeySlot, writeKeySlot } from './keyslot.js';
+import { NativeExecutor, closeNativePools, nativePoolAvailable, nativePoolStats } from './native-pool.js';
 import { OP_COPY, runSlot, type OpCode, type SlotResult, type Tail } from './work.js';
 import type { SlotTask } from './worker.js';
 
@@ -38,6 +41,8 @@ export function view(r: Region): Uint8Array {
 export interface Executor {
   /** Whether regions must live in SharedArrayBuffer memory (the workers' view of memory). */
   readonly needsShared: boolean;
+  /** Whether run() does the work on the calling thread (which then needs to yield now and then). */
+  readonly inline: boolean;
   run(first: number, n: number, src: Region, dst: Region, tail: Tail): Promise<SlotResult>;
   /** Wipes and drops the key everywhere it was imported. In-flight work may still settle. */
   close(): void;
@@ -48,6 +53,7 @@ export type Keying = KeyMaterial;
 
 class InlineExecutor implements Executor {
   readonly needsShared = false;
+  readonly inline = true;
   #key: GcmKey | null;
   readonly #nonce: Uint8Array | null;
   constructor(readonly op: OpCode, backend: Backend, keying: Keying | null) {
@@ -139,9 +145,11 @@ function retire(threads: number, pool: Piscina<SlotTask, SlotResult>, cause: unk
 
 /**
  * Live workers, how many of them run nothing, tasks waiting for a worker and tasks completed,
- * over all pools, for tests and benchmarks.
+ * over all pools (piscina's and the addon's), for tests and benchmarks; and the threads of
+ * each kind.
  */
-export function poolStats(): { threads: number; idle: number; queued: number; completed: number } {
+export function poolStats(): { threads: number; idle: number; queued: number; completed: number;
+  workerThreads: number; nativeThreads: number } {
   let threads = 0;
   let idle = 0;
   let queued = 0;
@@ -152,11 +160,14 @@ export function poolStats(): { threads: number; idle: number; queued: number; co
     queued += p.queueSize;
     completed += p.completed;
   }
-  return { threads, idle, queued, completed };
+  const n = nativePoolStats();
+  return { threads: threads + n.threads, idle: idle + n.idle, queued, completed: completed + n.completed,
+    workerThreads: threads, nativeThreads: n.threads };
 }
 
 /** Closes every pool (their workers exit); the next stream starts new ones. */
 export async function closePool(): Promise<void> {
+  closeNativePools();
   const all = [...pools.values()];
   pools.clear();
   for (const p of all) pending.delete(p);
@@ -175,6 +186,7 @@ export function workerResolvable(backend: Backend): boolean {
 
 class PoolExecutor implements Executor {
   readonly needsShared = true;
+  readonly inline = false;
   readonly #stream = nextStream++;
   readonly #keys: SharedArrayBuffer | null;
   readonly #pool: Piscina<SlotTask, SlotResult>;
@@ -234,6 +246,14 @@ class PoolExecutor implements Executor {
 }
 
 export function createExecutor(op: OpCode, backend: Backend, keying: Keying | null, threads: number): Executor {
-  if (threads <= 1 || !workerResolvable(backend)) return new InlineExecutor(op, backend, keying);
+  if (threads <= 1) return new InlineExecutor(op, backend, keying);
+  if (backend.name === 'native' && nativePoolAvailable() && workerResolvable(backend)) {
+    try {
+      return new NativeExecutor(op, backend, keying, threads);
+    } catch {
+      return new InlineExecutor(op, backend, keying);
+    }
+  }
+  if (!workerResolvable(backend)) return new InlineExecutor(op, backend, keying);
   return new PoolExecutor(op, backend, keying, threads);
 }

@@ -12,7 +12,9 @@ const { seal, open } = await import(pathToFileURL(join(root, 'src/index.ts')).hr
 
 const key = new Uint8Array(32).fill(1);
 const pt = new Uint8Array(8 * 16384 + 5).fill(2);
-const opts = { threads: 2, slotBytes: 16384 };
+// A JS backend: only those run on piscina workers (which need descriptors to start); the native
+// backend's threads are the addon's own pthreads, which need none.
+const opts = { threads: 2, slotBytes: 16384, backend: 'node' };
 const result = { held: 0, starved: null, recovered: null };
 const hang = setTimeout(() => {
   process.stdout.write(JSON.stringify({ ...result, hung: true }) + '\n');

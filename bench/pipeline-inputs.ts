@@ -1,0 +1,172 @@
+/**
+ * The inputs users pass, at 1 thread and at every core, each against a baseline measured in
+ * this same process:
+ *
+ * - ordinary: an ordinary (non-shared) Buffer through seal/open (into a reused output, and
+ *   into a fresh one) and bounce, against one memcpy of the same bytes (the addon's, glibc)
+ *   and against the same pipeline doing copy.
+ * - file: a sealed file already in the page cache through bounce('open') and
+ *   SealedSafetensors.stream(), against the same pipeline doing plain read + copy (bounce's
+ *   'copy' over the same file) and the plaintext file through stream() (plain reads).
+ *
+ *   node dist/bench/pipeline-inputs.js [--quick] [--dir DIR]   (also a phase of bench:pipeline)
+ *
+ * Each figure is the best of a few runs after a warm-up; ratios compare figures of this run.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { addonStatus } from '../src/backend/addon.js';
+import { getBackend } from '../src/backend/index.js';
+import { generateModel } from '../src/demo/model.js';
+import { FileSource, MemorySource } from '../src/io/sources.js';
+import { bounce, open, plaintextSize, seal, sealFile, sealedSize, SealedSafetensors } from '../src/index.js';
+import { runPipeline } from '../src/pipeline/engine.js';
+import { resolveTuning } from '../src/pipeline/options.js';
+import { fmt } from './report.js';
+
+const MiB = 2 ** 20;
+const GB = 1e9;
+
+export interface InputRow {
+  phase: 'ordinary' | 'file';
+  what: string;
+  threads: number;
+  gbps: number;
+  /** The baseline this row is held to, and the ratio against it (1.0 = as fast). */
+  baseline: string;
+  vsBaseline: number | null;
+  /** Against the same row at 1 thread. */
+  vsOneThread: number | null;
+}
+
+async function best(runs: number, f: () => Promise<unknown> | unknown): Promise<number> {
+  await f();
+  let s = Infinity;
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await f();
+    s = Math.min(s, (performance.now() - t0) / 1000);
+  }
+  return s;
+}
+
+function prefaulted(n: number): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i += 4096) b[i] = 1;
+  return b;
+}
+
+export async function ordinaryPhase(bytes: number, runs: number, log: (s: string) => void): Promise<InputRow[]> {
+  const key = randomBytes(32);
+  const all = availableParallelism();
+  const threadCounts = all > 1 ? [1, all] : [1];
+  const pt = Buffer.alloc(bytes);
+  for (let at = 0; at < bytes; at += 64 * MiB) randomBytes(Math.min(64 * MiB, bytes - at)).copy(pt, at);
+  const sealedOut = prefaulted(sealedSize(bytes));
+  const plainOut = prefaulted(bytes);
+  await seal(key, pt, { into: sealedOut });
+  const back = await open(key, sealedOut);
+  if (!Buffer.from(back).equals(pt)) throw new Error('ordinary: round trip failed');
+  const memcpy = addonStatus().addon?.memcpy ?? ((d: Uint8Array, s: Uint8Array) => d.set(s));
+  const copySeconds = await best(runs, () => memcpy(plainOut, pt));
+  const memcpyGbps = bytes / copySeconds / GB;
+  log(`  ordinary ${bytes / MiB} MiB Buffer: memcpy ${fmt(memcpyGbps)} GB/s`);
+  const rows: InputRow[] = [{ phase: 'ordinary', what: 'memcpy (one call)', threads: 1, gbps: memcpyGbps, baseline: '-',
+    vsBaseline: null, vsOneThread: null }];
+  const backend = getBackend();
+  const cases: [string, (threads: number) => Promise<unknown>][] = [
+    ['copy pipeline (bounce)', (threads) => runPipeline('copy', null, new MemorySource(pt), { write: () => {} },
+      { ...resolveTuning({ threads }), backend })],
+    ['seal into', (threads) => seal(key, pt, { threads, into: sealedOut })],
+    ['open into', (threads) => open(key, sealedOut, { threads, into: plainOut })],
+    ['seal, fresh output', (threads) => seal(key, pt, { threads })],
+    ['bounce seal', (threads) => bounce(pt, key, { mode: 'seal', threads, onSlot: () => {} })],
+    ['bounce open', (threads) => bounce(Buffer.from(sealedOut.buffer, sealedOut.byteOffset, sealedOut.length), key,
+      { mode: 'open', threads, onSlot: () => {} })],
+  ];
+  for (const [what, f] of cases) {
+    let one = 0;
+    for (const threads of threadCounts) {
+      const gbps = bytes / (await best(runs, () => f(threads))) / GB;
+      if (threads === 1) one = gbps;
+      rows.push({ phase: 'ordinary', what, threads, gbps, baseline: 'memcpy', vsBaseline: gbps / memcpyGbps,
+        vsOneThread: threads === 1 ? null : gbps / one });
+      log(`  ordinary ${what.padEnd(22)} threads ${String(threads).padStart(2)}  ${fmt(gbps)} GB/s  ` +
+        `(${(gbps / memcpyGbps).toFixed(2)}x memcpy${threads === 1 ? '' : `, ${(gbps / one).toFixed(2)}x 1 thread`})`);
+    }
+  }
+  return rows;
+}
+
+export async function filePhase(dir: string, bytes: number, runs: number, log: (s: string) => void): Promise<InputRow[]> {
+  const key = randomBytes(32);
+  const all = availableParallelism();
+  const threadCounts = all > 1 ? [1, all] : [1];
+  const work = await mkdtemp(join(dir, 'weightseal-inputs-'));
+  try {
+    const plain = join(work, 'model.safetensors');
+    const sealed = join(work, 'model.safetensors.sealed');
+    await generateModel(plain, bytes, () => {});
+    await sealFile(plain, sealed, key);
+    await readFile(sealed); // into the page cache
+    await readFile(plain);
+    const sealedBytes = (await stat(sealed)).size;
+    const plainBytes = plaintextSize(sealedBytes);
+    const rows: InputRow[] = [];
+    const streamAll = async (path: string, k: Uint8Array | null, threads: number) => {
+      const m = await SealedSafetensors.open(path, k, { threads });
+      try {
+        for await (const t of m.stream()) void t;
+      } finally {
+        await m.close();
+      }
+    };
+    for (const threads of threadCounts) {
+      const t = resolveTuning({ threads });
+      const copyS = await best(runs, async () => {
+        const src = await FileSource.open(sealed);
+        try {
+          await runPipeline('copy', null, src, { write: () => {} }, t);
+        } finally {
+          await src.close();
+        }
+      });
+      const copyGbps = sealedBytes / copyS / GB;
+      const plainStream = plainBytes / (await best(runs, () => streamAll(plain, null, threads))) / GB;
+      const bounceOpen = plainBytes / (await best(runs, () => bounce(sealed, key, { mode: 'open', threads, onSlot: () => {} }))) / GB;
+      const stream = plainBytes / (await best(runs, () => streamAll(sealed, key, threads))) / GB;
+      const one = threads === 1 ? null : rows.filter((r) => r.threads === 1);
+      const vs1 = (what: string, g: number) => (one ? g / one.find((r) => r.what === what)!.gbps : null);
+      rows.push(
+        { phase: 'file', what: 'read + copy pipeline', threads, gbps: copyGbps, baseline: '-', vsBaseline: null, vsOneThread: vs1('read + copy pipeline', copyGbps) },
+        { phase: 'file', what: 'bounce open', threads, gbps: bounceOpen, baseline: 'read + copy pipeline', vsBaseline: bounceOpen / copyGbps, vsOneThread: vs1('bounce open', bounceOpen) },
+        { phase: 'file', what: 'stream(), plaintext file', threads, gbps: plainStream, baseline: '-', vsBaseline: null, vsOneThread: vs1('stream(), plaintext file', plainStream) },
+        { phase: 'file', what: 'stream(), sealed file', threads, gbps: stream, baseline: 'read + copy pipeline', vsBaseline: stream / copyGbps, vsOneThread: vs1('stream(), sealed file', stream) },
+      );
+      log(`  file ${bytes / MiB} MiB, threads ${threads}: read+copy ${fmt(copyGbps)} GB/s, bounce open ${fmt(bounceOpen)} ` +
+        `(${(bounceOpen / copyGbps).toFixed(2)}x), stream() sealed ${fmt(stream)} (${(stream / copyGbps).toFixed(2)}x), ` +
+        `stream() plaintext ${fmt(plainStream)}`);
+    }
+    return rows;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const quick = process.argv.includes('--quick');
+  const i = process.argv.indexOf('--dir');
+  const dir = i > 0 ? process.argv[i + 1]! : tmpdir();
+  const log = (s: string) => console.log(s);
+  await ordinaryPhase(quick ? 256 * MiB : 1024 * MiB, quick ? 2 : 3, log);
+  await filePhase(dir, quick ? 256 * MiB : 2048 * MiB, quick ? 2 : 3, log);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
