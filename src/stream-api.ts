@@ -144,7 +144,8 @@ async function whole(mode: Mode, key: unknown, input: unknown, name: string, opt
   if (tuning.signal?.aborted) throw aborted(tuning.signal);
   const limit = inlineBytes();
   if (bytes.length <= (mode === 'seal' ? limit : sealedLength(limit)) && runsInline(mode, bytes.length, tuning)) {
-    return wholeInline(mode, keys, tuning, bytes, into);
+    const out = await wholeInline(mode, keys, tuning, bytes, into);
+    return given instanceof Uint8Array ? given : out;
   }
   const sink = collect(into);
   try {
@@ -155,7 +156,8 @@ async function whole(mode: Mode, key: unknown, input: unknown, name: string, opt
     if (mode === 'open' && sink.result) sink.result.fill(0, 0, sink.end);
     throw e;
   }
-  return sink.result!;
+  // The caller's own object back (checkBytes works on a view of its own making).
+  return given instanceof Uint8Array ? given : sink.result!;
 }
 
 /**
