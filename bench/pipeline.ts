@@ -14,6 +14,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, open as fsOpen, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -350,6 +351,24 @@ function flagValue(rest: string[], name: string): string | null {
   return i >= 0 ? rest[i + 1] ?? null : null;
 }
 
+/** bench/memfd.ts in a child (its 2 GiB file and memfd off this process's heap); its table, echoed. */
+function memfdRows(quick: boolean, dir: string | undefined, log: (s: string) => void): unknown[] {
+  if (process.platform !== 'linux') return [];
+  const json = join(tmpdir(), `weightseal-bench-memfd-${process.pid}.json`);
+  const args = [fileURLToPath(new URL('./memfd.js', import.meta.url)), '--json', json];
+  if (quick) args.push('--quick');
+  if (dir) args.push('--dir', dir);
+  try {
+    log(execFileSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
+    return (JSON.parse(readFileSync(json, 'utf8')) as { rows: unknown[] }).rows;
+  } catch (e) {
+    log(`openInMemory rows skipped: ${(e as Error).message.split('\n')[0]}`);
+    return [];
+  } finally {
+    rmSync(json, { force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const flags = parseFlags();
   const log = (s: string) => console.error(s);
@@ -393,6 +412,8 @@ async function main(): Promise<void> {
   const inputs: InputRow[] = [...await ordinaryPhase(flags.quick ? 256 * MiB : GiB, flags.quick ? 2 : 3, log)];
   inputs.push(...await inputFilePhase(flagValue(flags.rest, '--dir') ?? tmpdir(), flags.quick ? 256 * MiB : 2 * GiB,
     flags.quick ? 2 : 3, log));
+  // openInMemory (issue 12) against openFile to tmpfs and bounce, as its own process: bench/memfd.ts.
+  const memfd = memfdRows(flags.quick, flagValue(flags.rest, '--dir') ?? undefined, log);
   const small = await smallMessages(flags.quick, log);
   const start = startup();
   log(`  first 4 MiB stream ${fmt(start.firstMs)} ms, hundredth ${fmt(start.hundredthMs)} ms`);
@@ -403,7 +424,7 @@ async function main(): Promise<void> {
   console.log(`\n${text}\n\n${targets.text}\n\n(${((performance.now() - t0) / 1000).toFixed(0)} s in all)`);
   if (flags.json) {
     const kernelOneCore = Object.fromEntries(Object.entries(oneCore).map(([k, v]) => [k, v.warm]));
-    writeJson(flags.json, { machine: machineLine(), kernelOneCore, oneCore, rows, inputs, small, startup: start });
+    writeJson(flags.json, { machine: machineLine(), kernelOneCore, oneCore, rows, inputs, small, startup: start, memfd });
   }
   if (mayWriteDocs(flags)) {
     console.log(`\nwrote ${writeBenchmarksSection('pipeline-inputs', targets.markdown)}`);
