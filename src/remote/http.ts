@@ -82,12 +82,7 @@ export class HttpObject extends RangedObject {
     return obj;
   }
 
-  protected exhausted(position: number, length: number, attempts: number, last: unknown): WeightsealError {
-    const cause = this.ctx.redactor.cause(last);
-    return new WeightsealError('ERR_IO', `cannot read ${this.name} (bytes ${position}-${position + length - 1}): ` +
-      `${cause.message}; gave up after ${attempts} attempts (check the server and the network, or raise retry.retries)`,
-    { path: this.name, cause });
-  }
+  protected readonly peer = 'the server';
 
   async #send(position: number, length: number, signal: AbortSignal, first: boolean): Promise<Dispatcher.ResponseData> {
     const headers: Record<string, string> = { ...this.#headers, range: `bytes=${position}-${position + length - 1}` };

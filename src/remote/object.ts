@@ -147,8 +147,16 @@ export abstract class RangedObject {
   /** The first request: learns the size and validators and fills `head`. */
   protected abstract probe(signal: AbortSignal): Promise<void>;
 
-  /** What the caller is told when every retry failed. */
-  protected abstract exhausted(position: number, length: number, attempts: number, last: unknown): WeightsealError;
+  /** What to check when every retry failed: 'the server', 'the endpoint'. */
+  protected abstract readonly peer: string;
+
+  /** What the caller is told when every retry failed: the last cause, with secrets redacted. */
+  protected exhausted(position: number, length: number, attempts: number, last: unknown): WeightsealError {
+    const cause = this.ctx.redactor.cause(last);
+    return new WeightsealError('ERR_IO', `cannot read ${this.name} (bytes ${position}-${position + length - 1}): ` +
+      `${cause.message}; gave up after ${attempts} attempts (check ${this.peer} and the network, or raise retry.retries)`,
+    { path: this.name, cause });
+  }
 
   protected async init(): Promise<void> {
     await this.ctx.slots.acquire(this.ctx.signal);

@@ -101,12 +101,7 @@ export class S3Object extends RangedObject {
     }
   }
 
-  protected exhausted(position: number, length: number, attempts: number, last: unknown): WeightsealError {
-    const cause = this.ctx.redactor.cause(last);
-    return new WeightsealError('ERR_IO', `cannot read ${this.name} (bytes ${position}-${position + length - 1}): ` +
-      `${cause.message}; gave up after ${attempts} attempts (check the endpoint and the network, or raise retry.retries)`,
-    { path: this.name, cause });
-  }
+  protected readonly peer = 'the endpoint';
 
   async #get(position: number, length: number, signal: AbortSignal, pin: boolean) {
     try {
