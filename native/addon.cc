@@ -1,5 +1,6 @@
-// Init only: detect the CPU once, then the exports table. No global mutable state, so the
-// addon loads in any number of worker threads (each gets its own class constructors).
+// Init only: detect the CPU once, then the exports table. No global mutable state but the
+// output cache (behind its own mutex), so the addon loads in any number of worker threads
+// (each gets its own class constructors).
 #include <napi.h>
 
 #include "async.h"
@@ -8,6 +9,7 @@
 #include "hkdf.h"
 #include "cpu.h"
 #include "memfd.h"
+#include "outputs.h"
 
 namespace {
 
@@ -24,6 +26,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("memfdCreate", Napi::Function::New<ws::MemfdCreate>(env, "memfdCreate"));
   exports.Set("memfdSeal", Napi::Function::New<ws::MemfdSeal>(env, "memfdSeal"));
   exports.Set("memfdSeals", Napi::Function::New<ws::MemfdSeals>(env, "memfdSeals"));
+  exports.Set("outputBuffer", Napi::Function::New<ws::OutputBuffer>(env, "outputBuffer"));
+  exports.Set("outputCache", Napi::Function::New<ws::OutputCache>(env, "outputCache"));
   return exports;
 }
 

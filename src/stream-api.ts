@@ -24,6 +24,7 @@ import { checkOptions, inlineBytes, resolveKeys, resolveTuning, type PipelineOpt
 import { BOUNCE_KEYS, FILE_KEYS, PIPELINE_KEYS, WHOLE_KEYS } from './option-keys.js';
 import { checkKeys } from './options-check.js';
 import { withPath } from './error-path.js';
+import { freshOutput } from './output-memory.js';
 import { checkBytes, checkIndex, describe, overlaps } from './validate.js';
 import { RangedObject, isRemoteUrl, remoteByteSource, type RemoteOptions } from './remote/open.js';
 import { remoteTuning } from './remote/tuning.js';
@@ -95,17 +96,6 @@ function collect(into: Uint8Array | null): Sink & { result: Uint8Array | null; e
     },
   };
   return sink;
-}
-
-/**
- * Output memory for a call without `into`. Every byte is written before it is returned, so it
- * needs no zero-fill pass: large outputs come uninitialised, and only the pages written get
- * faulted in, by the threads that write them. (README "Output buffers" gives the cost.)
- */
-function freshOutput(n: number): Uint8Array {
-  if (n < 64 * 1024) return new Uint8Array(n);
-  const b = Buffer.allocUnsafeSlow(n);
-  return new Uint8Array(b.buffer, b.byteOffset, n);
 }
 
 /** The caller's `into`: exactly `length` bytes, not overlapping the input. */

@@ -69,6 +69,22 @@ export interface Addon {
   memfdCreate?(name: string): number;
   memfdSeal?(fd: number): void;
   memfdSeals?(fd: number): number;
+  /** Output cache (native/outputs.cc, src/output-memory.ts); absent from older builds. */
+  outputBuffer?(bytes: number): Buffer | undefined;
+  outputCache?(limitBytes?: number, trimIdleMs?: number): OutputCacheStats;
+}
+
+/** The output cache's counters (src/output-memory.ts). */
+export interface OutputCacheStats {
+  /** Outputs served from cached (already mapped) memory, and from fresh memory. */
+  hits: number;
+  misses: number;
+  /** Idle memory held for reuse now, and the most it may hold (0: caching off). */
+  cachedBytes: number;
+  cachedBlocks: number;
+  limitBytes: number;
+  /** Memory of outputs handed out and not yet collected. */
+  liveBytes: number;
 }
 
 /** Where the loaded addon came from: WEIGHTSEAL_ADDON, the package's prebuilds/, or build/. */
