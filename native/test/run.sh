@@ -6,10 +6,11 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 cmake -S . -B build-native-test -DWS_NATIVE_TESTS=ON >/dev/null
-cmake --build build-native-test --target kernel_test kernel_test_release race_test -j "$(nproc 2>/dev/null || echo 2)"
+cmake --build build-native-test --target kernel_test kernel_test_release race_test output_cache_test -j "$(nproc 2>/dev/null || echo 2)"
 ./build-native-test/kernel_test_release --upper-state
 # Another thread writes the kernels' input or output during calls: zero wrong results.
 ./build-native-test/race_test "${WS_RACE_SECONDS:-0.5}"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
   ./build-native-test/kernel_test "$root/test/vectors/aes_gcm_test.json"
+ASAN_OPTIONS=detect_leaks=1 ./build-native-test/output_cache_test
 bash "$root/native/test/run-arm64.sh"
