@@ -149,7 +149,7 @@ if (!hasCache) {
       out.fill(7);
       const { port1, port2 } = new MessageChannel();
       const got = new Promise<Uint8Array>((r) => port2.once('message', r));
-      port1.postMessage(out, [out.buffer]);
+      port1.postMessage(out, [out.buffer as ArrayBuffer]);
       const copy = await got;
       port1.close();
       expect(out.length).toBe(MiB);
