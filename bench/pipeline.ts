@@ -29,7 +29,7 @@ import { closePool } from '../src/pipeline/pool.js';
 import { SOURCE_PERIOD, discard, tuning, withPeakRss } from './pipeline-child.js';
 import { GB, fmt, machineLine, markdownTable, mayWriteDocs, parseFlags, table, writeBenchmarksSection, writeJson } from './report.js';
 import { RepeatingSource, repeatingBuffer } from './stream-sources.js';
-import { filePhase as inputFilePhase, ordinaryPhase, type InputRow } from './pipeline-inputs.js';
+import { filePhase as inputFilePhase, ordinaryPhase, outputsPhase, type InputRow } from './pipeline-inputs.js';
 import { smallMessages, startup, type SmallRow, type StartupRow } from './pipeline-small.js';
 
 const MiB = 2 ** 20;
@@ -339,7 +339,10 @@ function targetsReport(inputs: InputRow[], small: SmallRow[], start: StartupRow)
     '- **ordinary**: a 1 GiB ordinary (non-shared) Buffer; "into" reuses one output, "fresh output" allocates it per ' +
     'call (page faults included); baseline one memcpy of the same bytes in this process.\n' +
     '- **file**: a 2 GiB synthetic safetensors model, sealed, read once so it sits in the page cache; baseline the ' +
-    'same pipeline doing plain read + copy of the sealed file.\n' +
+    'same pipeline doing plain read + copy of the sealed file; "every tensor kept" against the first touch of ' +
+    'fresh memory, what such a consumer is bound by.\n' +
+    '- **outputs**: seal/open without `into` (recycled output memory), the same with WEIGHTSEAL_OUTPUT_CACHE=0 ' +
+    '(fresh memory every call, as before the cache) and with `into`, in interleaved rounds; baseline `into`.\n' +
     '- **small**: seal + open of one message against node:crypto\'s one-shot AES-256-GCM seal + open of the same ' +
     'bytes (fresh outputs both); ours includes key derivation and commitment.\n\n' +
     `${markdownTable(ih, ib)}\n\n${markdownTable(sh, sb)}\n\n${markdownTable(ch, cb)}\n\n${startLine}\n`;
@@ -410,6 +413,7 @@ async function main(): Promise<void> {
   // The inputs users pass (issue 11's targets), each against its baseline from this run.
   log('inputs: ordinary Buffers, page-cached files, small messages, start-up');
   const inputs: InputRow[] = [...await ordinaryPhase(flags.quick ? 256 * MiB : GiB, flags.quick ? 2 : 3, log)];
+  inputs.push(...await outputsPhase(flags.quick ? [4 * MiB, 256 * MiB] : [4 * MiB, 256 * MiB, GiB], flags.quick ? 3 : 5, log));
   inputs.push(...await inputFilePhase(flagValue(flags.rest, '--dir') ?? tmpdir(), flags.quick ? 256 * MiB : 2 * GiB,
     flags.quick ? 2 : 3, log));
   // openInMemory (issue 12) against openFile to tmpfs and bounce, as its own process: bench/memfd.ts.

@@ -23,6 +23,7 @@ const IDLE_MS = 30_000;
 
 let cache: Required<Pick<Addon, 'outputBuffer' | 'outputCache'>> | null | undefined;
 let timer: NodeJS.Timeout | null = null;
+let bypass = false;
 
 function checkEnv(): void {
   const v = process.env.WEIGHTSEAL_OUTPUT_CACHE;
@@ -62,7 +63,7 @@ function armTrim(c: NonNullable<typeof cache>): void {
  */
 export function freshOutput(n: number): Uint8Array {
   if (n < CACHED_MIN_BYTES) return new Uint8Array(n);
-  const c = outputCache();
+  const c = bypass ? null : outputCache();
   const b = c?.outputBuffer(n) ?? Buffer.allocUnsafeSlow(n);
   if (c) armTrim(c);
   // A plain Uint8Array over the memory, as callers got before (not a Buffer).
@@ -85,4 +86,12 @@ export function setOutputCacheLimit(bytes: number): number | null {
   a.outputCache(bytes);
   cache = undefined; // re-read: 0 now means plain allocations, as without the addon
   return old;
+}
+
+/**
+ * Benchmarks: outputs from fresh memory (as with WEIGHTSEAL_OUTPUT_CACHE=0) while `on`, leaving
+ * what the cache holds in place, so the two can be measured in turns in one process.
+ */
+export function bypassOutputCache(on: boolean): void {
+  bypass = on;
 }

@@ -278,14 +278,24 @@ export async function bounce(source: BounceSource, key: Key, opts: BounceOptions
   if (typeof onSlot !== 'function') {
     throw invalidArg(`onSlot must be a function (view, offset) => void | Promise<void>, got ${describe(onSlot)}`);
   }
+  return bounceSink(source, key, mode, opts, { write: (view, offset) => onSlot(view, offset) }, t0);
+}
+
+/**
+ * bounce() into a pipeline sink of weightseal's own (not public): one that may take slots in
+ * place, as SealedSafetensors.stream() does (safetensors/tensor-sink.ts).
+ */
+export async function bounceSink(source: BounceSource, key: Key, mode: 'seal' | 'open', opts: unknown, sink: Sink,
+  t0 = performance.now()): Promise<BounceResult> {
   const prepared = prepare(key, opts, BOUNCE_KEYS);
   const keys = prepared.keys;
+  const o = prepared.o as BounceOptions;
   // http(s):// and s3:// URLs (or a loader's open remote object): parallel ranged reads (src/remote).
   const remote = isRemoteUrl(source) || source instanceof RangedObject;
-  const tuning = remote ? remoteTuning(prepared.tuning, opts) : prepared.tuning;
-  const src = remote ? await remoteByteSource(source, opts) : await toSource(source);
+  const tuning = remote ? remoteTuning(prepared.tuning, o) : prepared.tuning;
+  const src = remote ? await remoteByteSource(source, o) : await toSource(source);
   try {
-    const totals = await runPipeline(mode, keys, src, { write: (view, offset) => onSlot(view, offset) }, tuning);
+    const totals = await runPipeline(mode, keys, src, sink, tuning);
     return { ...totals, seconds: (performance.now() - t0) / 1000 };
   } catch (e) {
     // A file source: errors about its bytes name it (.path), as sealFile/openFile do.

@@ -27,6 +27,7 @@ import { NO_TAIL, OK, OP_COPY, OP_OPEN, OP_SEAL, setMemcpy, type OpCode, type Sl
 import { inlineBytes } from './options.js';
 import { nativePoolAvailable } from './native-pool.js';
 import { freshSalt } from './inline.js';
+import { cutSlot, runPieces, type Piece } from './pieces.js';
 
 setMemcpy(addonStatus().addon?.memcpy ?? null);
 
@@ -58,8 +59,20 @@ export interface Sink {
   begin?(totalBytes: number | null): void;
   /** Receives each finished slot in order: a view into the ring, valid until the promise settles. */
   write(view: Uint8Array, offset: number): void | Promise<void>;
-  /** Memory to put a slot's output in directly (inline executor only): no ring output, no write(). */
-  target?(offset: number, length: number): Uint8Array;
+  /**
+   * Memory to put a slot's output in directly (native threads or inline): no ring output, no
+   * write(). With `partialTarget`, null sends that slot through the ring and write() instead.
+   */
+  target?(offset: number, length: number): Uint8Array | null;
+  /** target() may return null (the ring then keeps output room for every slot). */
+  partialTarget?: boolean;
+  /**
+   * With partialTarget, opening: bytes from stream offset `offset` that one target() call can
+   * take (0: none). Slots are then cut into runs of whole chunks by it (pieces.ts).
+   */
+  extent?(offset: number): number;
+  /** Called in order, like write(), once a slot written through target() is final (verified). */
+  written?(offset: number, length: number): void | Promise<void>;
   /** How many write() calls may be in flight at once (default 1: each settles before the next). */
   concurrency?: number;
 }
@@ -77,6 +90,10 @@ interface Item {
   n: number;
   final: boolean;
   error: unknown;
+  /** Output went straight into the sink's target memory, not the ring. */
+  direct: boolean;
+  /** A slot cut into runs (pieces.ts): each delivered on its own, in order. */
+  pieces?: Piece[];
 }
 
 const OPS: Record<Mode, OpCode> = { seal: OP_SEAL, open: OP_OPEN, copy: OP_COPY };
@@ -270,14 +287,16 @@ export async function runPipeline(mode: Mode, keys: Keys | null, source: ByteSou
     const lend = !!source.lend && source.lend(start, 0, exec.needsShared) !== null;
     const direct = !!sink.target && !exec.needsShared;
     // Memory is taken before anything is emitted: a ring that cannot be had fails the call cleanly.
-    ring = new SlotRing(Math.max(1, Math.min(tuning.inflight, slotsNeeded)), lend ? 0 : inCap, direct ? 0 : outCap);
+    ring = new SlotRing(Math.max(1, Math.min(tuning.inflight, slotsNeeded)), lend ? 0 : inCap,
+      direct && !sink.partialTarget ? 0 : outCap);
     const parallelReads = !lend && body !== null && !!source.readAt;
     // The main thread runs inline slots itself: it comes up for air between them (signal, timers, I/O).
     const breathe = exec.inline ? yielder() : null;
 
     sink.begin?.(total);
     if (header) {
-      if (sink.target) sink.target(0, HEADER_BYTES).set(header);
+      const into = sink.target?.(0, HEADER_BYTES);
+      if (into) into.set(header);
       else await guard(Promise.resolve(sink.write(header, 0)));
       offset = HEADER_BYTES;
     }
@@ -321,21 +340,33 @@ export async function runPipeline(mode: Mode, keys: Keys | null, source: ByteSou
         if (!lend && mode !== 'open') slot.usedIn = Math.max(slot.usedIn, len);
         bytesIn += len;
         const s = slotShape(mode, i, len, inCap, perSlot);
-        const output = direct ? sink.target!(outAt, s.outLen) : slot.output.subarray(0, s.outLen);
-        if (!direct && mode !== 'seal') slot.usedOut = Math.max(slot.usedOut, s.outLen);
-        const dst: Region = { buf: output.buffer, off: output.byteOffset, len: output.length };
         const records: Region = { ...src, len: s.inLen };
         const tail = mode === 'open' ? tailOf(body, i * inCap, len, s.final, s.first) : NO_TAIL;
+        if (direct && sink.extent && mode === 'open' && s.n > 0) {
+          const ringOut = slot.output.subarray(0, s.outLen);
+          const pieces = cutSlot(sink, outAt, s.n, s.outLen, ringOut);
+          if (pieces.some((p) => !p.direct)) slot.usedOut = Math.max(slot.usedOut, s.outLen);
+          const work = () => runPieces(exec!, pieces, s.first, records, tail);
+          const done = filled ? filled.then(work) : Promise.resolve().then(work);
+          push({ slot, done, output: ringOut, first: s.first, n: s.n, final: s.final, error: s.error, direct: false, pieces });
+          outAt += s.outLen;
+          if (s.final) return;
+          continue;
+        }
+        const into = direct ? sink.target!(outAt, s.outLen) : null;
+        const output = into ?? slot.output.subarray(0, s.outLen);
+        if (!into && mode !== 'seal') slot.usedOut = Math.max(slot.usedOut, s.outLen);
+        const dst: Region = { buf: output.buffer, off: output.byteOffset, len: output.length };
         const work = () => (s.n > 0 || (mode === 'copy' && len > 0) ? exec!.run(s.first, s.n, records, dst, tail) : OK);
         const done = filled ? filled.then(work) : Promise.resolve().then(work);
-        push({ slot, done, output, first: s.first, n: s.n, final: s.final, error: s.error });
+        push({ slot, done, output, first: s.first, n: s.n, final: s.final, error: s.error, direct: into !== null });
         outAt += s.outLen;
         if (s.final) return;
       }
     })().catch((e) => {
       // A source error takes its place in stream order, after the slots read before it.
       if (failure === null) push({ slot: null!, done: Promise.resolve(OK), output: new Uint8Array(0),
-        first: 0, n: 0, final: true, error: e });
+        first: 0, n: 0, final: true, error: e, direct: false });
     });
 
     const concurrency = Math.max(1, sink.concurrency ?? 1);
@@ -343,16 +374,27 @@ export async function runPipeline(mode: Mode, keys: Keys | null, source: ByteSou
       while (queue.length === 0) await guard(new Promise<void>((r) => { wake = r; }));
       const it = queue.shift()!;
       const res = await guard(it.done);
+      if (it.pieces) {
+        // Verified runs in order, each where it was written; up to the failing chunk if any.
+        const verified = res.fail >= 0 ? res.fail * CHUNK_BYTES : Infinity;
+        for (const p of it.pieces) {
+          if (p.at >= verified) break;
+          const n = Math.min(p.output.length, verified - p.at);
+          if (n === 0) continue;
+          if (!p.direct) await guard(Promise.resolve(sink.write(p.output.subarray(0, n), offset + p.at)));
+          else if (sink.written) await guard(Promise.resolve(sink.written(offset + p.at, n)));
+        }
+      }
       if (res.fail >= 0) {
         const verified = it.output.subarray(0, res.fail * CHUNK_BYTES);
-        if (verified.length > 0 && !direct) {
+        if (verified.length > 0 && !it.direct && !it.pieces) {
           await guard(Promise.all(pendingWrites));
           await guard(Promise.resolve(sink.write(verified, offset)));
         }
         const chunk = it.first + res.fail;
         throw res.trailing ? trailingData(chunk) : authFailed(chunk, it.final && res.fail === it.n - 1);
       }
-      if (it.output.length > 0 && !direct) {
+      if (it.output.length > 0 && !it.direct && !it.pieces) {
         while (pendingWrites.size >= concurrency) await guard(Promise.race(pendingWrites));
         const slot = it.slot;
         const w: Promise<void> = Promise.resolve(sink.write(it.output, offset)).then(() => {
@@ -362,8 +404,12 @@ export async function runPipeline(mode: Mode, keys: Keys | null, source: ByteSou
         w.catch(() => {});
         pendingWrites.add(w);
         if (concurrency === 1) await guard(w);
-      } else if (it.slot) {
-        ring.release(it.slot);
+      } else {
+        if (it.direct && it.output.length > 0 && sink.written) {
+          await guard(Promise.all(pendingWrites));
+          await guard(Promise.resolve(sink.written(offset, it.output.length)));
+        }
+        if (it.slot) ring.release(it.slot);
       }
       offset += it.output.length;
       if (it.error) throw it.error;

@@ -1,24 +1,8 @@
 /**
- * The one place weightseal's loaders and command call the streaming pipeline (issue 3's
- * bounce()): ordered, zero-copy slots processed on every core.
+ * The pipeline options weightseal's loaders and command pass on from their own (the loader's
+ * stream() goes through stream-api.ts bounceSink; the command through bounce).
  */
-import type { FileHandle } from 'node:fs/promises';
-import { bounce } from '../stream-api.js';
-import type { Key, SourceOptions } from './source.js';
-import type { RangedObject } from '../remote/open.js';
-
-export type OnSlot = (view: Uint8Array, offset: number) => void | Promise<void>;
-export type BounceSource = string | FileHandle | Uint8Array | RangedObject;
-
-export async function runBounce(source: BounceSource, key: Key, mode: 'seal' | 'open',
-  opts: SourceOptions, onSlot: OnSlot): Promise<void> {
-  await bounce(source as string, key, { ...pick(opts), mode, onSlot });
-}
-
-export function bounceOpen(origin: string | FileHandle | RangedObject, key: Key, opts: SourceOptions,
-  onSlot: OnSlot): Promise<void> {
-  return runBounce(origin, key, 'open', opts, onSlot);
-}
+import type { SourceOptions } from './source.js';
 
 export function pick(opts: SourceOptions): SourceOptions {
   const out: SourceOptions = {};

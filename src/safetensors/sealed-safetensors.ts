@@ -14,7 +14,9 @@ import { Channel } from './channel.js';
 import { bad, headerLength, LENGTH_PREFIX_BYTES, parseHeader, type TensorInfo } from './header.js';
 import { openIndex } from './sharded.js';
 import { openSource, type Key, type RandomAccess, type SourceOptions } from './source.js';
-import { bounceOpen } from './engine.js';
+import { pick } from './engine.js';
+import { TensorSink } from './tensor-sink.js';
+import { bounceSink } from '../stream-api.js';
 import { shareOf, type RankShare } from './ranks.js';
 import { RangedObject, isRemoteUrl, openRemote, remoteContext, type RemoteContext,
   type RemoteStats } from '../remote/open.js';
@@ -298,36 +300,24 @@ export class SealedSafetensors {
     }
   }
 
-  /** Sealed file through bounce(): each slot is copied straight into the tensors it covers. */
+  /**
+   * Sealed file through the pipeline: slots inside one tensor are decrypted into it in place,
+   * the rest copied out of the ring (tensor-sink.ts); tensor memory is recycled output memory.
+   */
   private async *streamPipeline(shard: Shard, selected: TensorInfo[]): AsyncGenerator<Tensor> {
     const channel = new Channel<Tensor>(1);
-    let i = 0;
-    let current: Uint8Array | null = null;
     let stopped = false;
-    const onSlot = async (view: Uint8Array, offset: number): Promise<void> => {
+    const sink = new TensorSink(selected, (t) => {
       if (stopped) throw new WeightsealError('ERR_ABORTED', 'stream() consumer stopped early');
-      const end = offset + view.length;
-      while (i < selected.length) {
-        const t = selected[i]!;
-        const tEnd = t.byteOffset + t.byteLength;
-        if (t.byteOffset >= end && t.byteLength > 0) return;
-        if (t.byteLength > 0) {
-          current ??= new Uint8Array(t.byteLength);
-          const from = Math.max(offset, t.byteOffset);
-          const to = Math.min(end, tEnd);
-          if (to > from) current.set(view.subarray(from - offset, to - offset), from - t.byteOffset);
-          if (tEnd > end) return;
-        }
-        const data = current ?? new Uint8Array(0);
-        current = null;
-        i++;
-        await channel.push({ ...t, shape: [...t.shape], data });
-      }
-    };
-    const run = bounceOpen(shard.origin!, this.key!, this.opts, onSlot).then(
-      () => channel.close(i === selected.length ? undefined :
-        bad(shard.file, `stream ended before tensor "${selected[i]!.name}"`)),
-      (e: unknown) => channel.close(e));
+      return channel.push(t);
+    });
+    const run = bounceSink(shard.origin! as string, this.key!, 'open', pick(this.opts), sink).then(
+      () => channel.close(sink.next === selected.length ? undefined :
+        bad(shard.file, `stream ended before tensor "${selected[sink.next]!.name}"`)),
+      (e: unknown) => {
+        sink.wipe();
+        channel.close(e);
+      });
     try {
       for (;;) {
         const r = await channel.next();
