@@ -16,7 +16,7 @@ import { CHUNK_BYTES, HEADER_BYTES, SEALED_CHUNK_BYTES } from '../src/cobbleston
 import { sealInline } from '../src/format.js';
 import { freshOutput, outputCacheStats, setOutputCacheLimit } from '../src/output-memory.js';
 import { cutSlot } from '../src/pipeline/pieces.js';
-import type { Dtype } from '../src/safetensors/header.js';
+import type { Dtype, TensorInfo } from '../src/safetensors/header.js';
 import { SealedSafetensors } from '../src/safetensors/index.js';
 import { TensorSink } from '../src/safetensors/tensor-sink.js';
 import { safetensorsBytes, writeBytes } from './fixtures/safetensors.js';
@@ -106,11 +106,9 @@ describe('stream() of a sealed file, in place', () => {
 describe('cutting a slot by tensor', () => {
   it('whole chunks inside a tensor go to it; a chunk across a boundary goes through the ring', () => {
     // Tensors at stream offsets [0, 40000), [40000, 40010), [40010, 200000).
-    const tensors = [
-      { name: 'a', dtype: 'U8' as Dtype, shape: [40000], byteOffset: 0, byteLength: 40000 },
-      { name: 'b', dtype: 'U8' as Dtype, shape: [10], byteOffset: 40000, byteLength: 10 },
-      { name: 'c', dtype: 'U8' as Dtype, shape: [159990], byteOffset: 40010, byteLength: 159990 },
-    ];
+    const tensor = (name: string, byteOffset: number, byteLength: number): TensorInfo => ({ name, dtype: 'U8',
+      shape: [byteLength], dataOffsets: [byteOffset, byteOffset + byteLength], byteOffset, byteLength, file: 'm' });
+    const tensors = [tensor('a', 0, 40000), tensor('b', 40000, 10), tensor('c', 40010, 159990)];
     const sink = new TensorSink(tensors, async () => {});
     const ring = new Uint8Array(200000);
     const pieces = cutSlot(sink, 0, Math.ceil(200000 / CHUNK_BYTES), 200000, ring);
