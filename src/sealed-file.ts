@@ -26,6 +26,7 @@ import { withPath as pathOf } from './error-path.js';
 import { SEALED_FILE_KEYS } from './option-keys.js';
 import { checkOptionsObject } from './options-check.js';
 import { checkBytes, checkIndex, describe, isLiveView, overlaps } from './validate.js';
+import { freshOutput } from './output-memory.js';
 
 export interface SealedFileOptions extends RemoteOptions {
   /** 'cobblestone-256' (default, 32-byte key) or 'cobblestone-128' (16-byte key). */
@@ -255,7 +256,8 @@ export class SealedFile {
     const pos = checkIndex(position, 'position', this.size);
     const len = checkIndex(length, 'length');
     const signal = signalOf(opts);
-    const out = new Uint8Array(Math.min(len, this.size - pos));
+    // Recycled output memory (output-memory.ts): every byte is written, or it is dropped unreturned.
+    const out = freshOutput(Math.min(len, this.size - pos));
     await this.#track(out, pos, signal);
     return out;
   }

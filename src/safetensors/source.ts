@@ -11,6 +11,7 @@ import { ReadableFile } from '../io/read-file.js';
 import { SealedFile } from '../sealed-file.js';
 import { RangedObject, type RemoteOptions } from '../remote/open.js';
 import { RemotePlain } from '../remote/plain.js';
+import { freshOutput } from '../output-memory.js';
 
 export interface RandomAccess {
   /** Plaintext length in bytes. */
@@ -48,7 +49,8 @@ export class PlainFile implements RandomAccess {
   }
 
   async read(position: number, length: number): Promise<Uint8Array> {
-    const buf = new Uint8Array(length);
+    // Recycled output memory (output-memory.ts): readExactly fills it all or throws, and then it is dropped.
+    const buf = freshOutput(length);
     await this.file.readExactly(buf, position);
     return buf;
   }
