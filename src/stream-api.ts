@@ -151,7 +151,9 @@ async function whole(mode: Mode, key: unknown, input: unknown, name: string, opt
   }
   if (tuning.signal?.aborted) throw aborted(tuning.signal);
   const limit = inlineBytes();
-  if (bytes.length <= (mode === 'seal' ? limit : sealedLength(limit)) && runsInline(mode, bytes.length, tuning)) {
+  // runsInline takes what a stream would carry: the plaintext, or the sealed body after the header.
+  const body = mode === 'seal' ? bytes.length : Math.max(0, bytes.length - HEADER_BYTES);
+  if (bytes.length <= (mode === 'seal' ? limit : sealedLength(limit)) && runsInline(mode, body, tuning)) {
     const out = await wholeInline(mode, keys, tuning, bytes, into);
     return given instanceof Uint8Array ? given : out;
   }
