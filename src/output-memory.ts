@@ -11,8 +11,12 @@
  * was not fully written (a failed open, a short read) is dropped, never returned; callers
  * also wipe the plaintext they wrote there (README "Output buffers").
  *
- * Without the addon, with an addon that predates the cache, or with WEIGHTSEAL_OUTPUT_CACHE=0,
- * outputs are plain Buffer.allocUnsafeSlow memory, as before.
+ * Node marks external buffers untransferable (their memory is not V8's to hand to another
+ * thread): a transfer of a cached output copies it on Node 20 but throws DataCloneError on
+ * Node 21+. So the cache is on by default on Node 20 only; on later versions setting
+ * WEIGHTSEAL_OUTPUT_CACHE turns it on. Without the addon, with an addon that predates the
+ * cache, or with WEIGHTSEAL_OUTPUT_CACHE=0, outputs are plain Buffer.allocUnsafeSlow memory,
+ * as before.
  */
 import { addonStatus, type Addon, type OutputCacheStats } from './backend/addon.js';
 
@@ -24,6 +28,14 @@ const IDLE_MS = 30_000;
 let cache: Required<Pick<Addon, 'outputBuffer' | 'outputCache'>> | null | undefined;
 let timer: NodeJS.Timeout | null = null;
 let bypass = false;
+/** Tests: setOutputCacheLimit() turned it on whatever the Node version. */
+let forced = false;
+
+/** On by default where a transfer of a cached output still works (copies): Node 20. */
+function wanted(): boolean {
+  const v = process.env.WEIGHTSEAL_OUTPUT_CACHE;
+  return forced || (v !== undefined && v !== '') || Number(process.versions.node.split('.')[0]) < 21;
+}
 
 function checkEnv(): void {
   const v = process.env.WEIGHTSEAL_OUTPUT_CACHE;
@@ -37,7 +49,8 @@ function checkEnv(): void {
 function outputCache(): typeof cache {
   if (cache === undefined) {
     const a = addonStatus().addon;
-    cache = a?.outputBuffer && a.outputCache ? { outputBuffer: a.outputBuffer, outputCache: a.outputCache } : null;
+    cache = a?.outputBuffer && a.outputCache && wanted() ?
+      { outputBuffer: a.outputBuffer, outputCache: a.outputCache } : null;
     if (cache) {
       checkEnv();
       if (cache.outputCache().limitBytes === 0) cache = null;
@@ -84,6 +97,7 @@ export function setOutputCacheLimit(bytes: number): number | null {
   if (!a?.outputBuffer || !a.outputCache) return null;
   const old = a.outputCache().limitBytes;
   a.outputCache(bytes);
+  forced = bytes > 0;
   cache = undefined; // re-read: 0 now means plain allocations, as without the addon
   return old;
 }
