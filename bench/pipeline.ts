@@ -379,6 +379,12 @@ function limitsReport(inputs: InputRow[]): string {
           `core${r.threads > 1 ? 's' : ''}; done one after the other they would give 1 / (1/${fmt(read.gbps)} + ` +
           `1/${fmt(cipher.gbps)}) = ${fmt(serial)} GB/s, so ${fmt(r.gbps)} means ${r.gbps > serial ? 'some' : 'no'} overlap.`);
       }
+    } else if (r.what.endsWith('every tensor kept')) {
+      const touch = row('file', 'first touch of fresh memory (fill)', 1);
+      if (touch) {
+        lines.push(`- ${name}: a consumer that keeps every tensor leaves no memory to recycle, so each tensor is ` +
+          `fresh memory; filling fresh memory alone runs at ${fmt(touch.gbps)} GB/s in this run (page faults).`);
+      }
     } else if (r.what.startsWith('stream()')) {
       const plain = row('file', 'stream(), plaintext file', r.threads);
       if (plain) {
