@@ -104,19 +104,25 @@ describe('stream() of a sealed file, in place', () => {
 });
 
 describe('cutting a slot by tensor', () => {
+  const tensor = (name: string, byteOffset: number, byteLength: number): TensorInfo => ({ name, dtype: 'U8',
+    shape: [byteLength], dataOffsets: [byteOffset, byteOffset + byteLength], byteOffset, byteLength, file: 'm' });
+  const cut = (tensors: TensorInfo[], outLen: number) => {
+    const ring = new Uint8Array(outLen);
+    const pieces = cutSlot(new TensorSink(tensors, async () => {}), 0, Math.ceil(outLen / CHUNK_BYTES), outLen, ring);
+    for (const p of pieces) expect(p.output.buffer === ring.buffer).toBe(!p.direct);
+    return pieces.map((p) => [p.k, p.m, p.direct]);
+  };
+
   it('whole chunks inside a tensor go to it; a chunk across a boundary goes through the ring', () => {
-    // Tensors at stream offsets [0, 40000), [40000, 40010), [40010, 200000).
-    const tensor = (name: string, byteOffset: number, byteLength: number): TensorInfo => ({ name, dtype: 'U8',
-      shape: [byteLength], dataOffsets: [byteOffset, byteOffset + byteLength], byteOffset, byteLength, file: 'm' });
-    const tensors = [tensor('a', 0, 40000), tensor('b', 40000, 10), tensor('c', 40010, 159990)];
-    const sink = new TensorSink(tensors, async () => {});
-    const ring = new Uint8Array(200000);
-    const pieces = cutSlot(sink, 0, Math.ceil(200000 / CHUNK_BYTES), 200000, ring);
-    const shape = pieces.map((p) => [p.k, p.m, p.direct]);
-    // Chunks 0-1 in a; chunk 2 (32768..49152) spans a, b and c; chunks 3.. lie in c.
-    expect(shape).toEqual([[0, 2, true], [2, 1, false], [3, 10, true]]);
-    expect(pieces[1]!.output.buffer).toBe(ring.buffer);
-    expect(pieces[0]!.output.buffer).not.toBe(ring.buffer);
+    // [0, 600000), [600000, 600010), [600010, 2000000): chunk 36 spans all three.
+    const ts = [tensor('a', 0, 600000), tensor('b', 600000, 10), tensor('c', 600010, 1400000 - 10)];
+    expect(cut(ts, 2000000)).toEqual([[0, 36, true], [36, 1, false], [37, 86, true]]);
+  });
+
+  it('a run too short for a batch call of its own is copied with its neighbours', () => {
+    // Six chunks of a small tensor join the boundary chunk in one ring run.
+    const ts = [tensor('a', 0, 100000), tensor('c', 100000, 1900000)];
+    expect(cut(ts, 2000000)).toEqual([[0, 7, false], [7, 116, true]]);
   });
 });
 

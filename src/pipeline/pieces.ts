@@ -11,6 +11,12 @@ import type { Sink } from './engine.js';
 import type { Executor, Region } from './pool.js';
 import { NO_TAIL, OK, type SlotResult, type Tail } from './work.js';
 
+/**
+ * The shortest run worth a batch call of its own (512 KiB): each is a hand-off to the pool and
+ * back, so a tensor smaller than this is cheaper copied out of the ring with its neighbours.
+ */
+export const MIN_DIRECT_CHUNKS = 32;
+
 export interface Piece {
   /** First chunk of the run within the slot, and how many. */
   k: number;
@@ -30,13 +36,15 @@ export interface Piece {
 export function cutSlot(sink: Sink, outAt: number, n: number, outLen: number, ring: Uint8Array): Piece[] {
   const fits = (k: number) => {
     const left = outLen - k * CHUNK_BYTES;
+    if (left <= 0) return 0;
     const e = sink.extent!(outAt + k * CHUNK_BYTES);
-    return left > 0 && (e >= left ? n - k : Math.floor(e / CHUNK_BYTES));
+    const m = e >= left ? n - k : Math.floor(e / CHUNK_BYTES);
+    return m === n || m >= MIN_DIRECT_CHUNKS ? m : 0;
   };
   const pieces: Piece[] = [];
   for (let k = 0; k < n;) {
     const at = k * CHUNK_BYTES;
-    let m = fits(k) || 0;
+    let m = fits(k);
     let output: Uint8Array | null = null;
     if (m > 0) output = sink.target!(outAt + at, Math.min(outLen, (k + m) * CHUNK_BYTES) - at);
     if (!output) {
