@@ -69,6 +69,21 @@ describe.skipIf(skip)('nginx on loopback', () => {
     expect(Math.max(...log.map((l) => l.requests))).toBeGreaterThan(5);
   });
 
+  it('bounce(url): each pipeline slot is one ranged request (no short tail request per slot)', async () => {
+    // 9 MiB of plaintext in 4 MiB slots: 4,198,400 sealed bytes each, over PART_BYTES (4 MiB) by 4 KiB.
+    const big = new Uint8Array(randomBytes(9 * 1024 * 1024));
+    await nginx.put('/big.bin', sealInline(key, big));
+    const before = (await nginx.accessLog()).length;
+    const out = new Uint8Array(big.length);
+    await bounce(nginx.url('/big.bin'), key, { mode: 'open', connections: 1, onSlot: (v, o) => { out.set(v, o); } });
+    expect(same(out, big)).toBe(true);
+    const log = (await nginx.accessLog()).slice(before);
+    // The first 64 KiB (header and first records) once, then one request for each of the 3 slots.
+    expect(log.map((l) => l.status)).toEqual([206, 206, 206, 206]);
+    // Sealed: 56-byte header, then 576 full records and an empty final one (9 MiB is a multiple of 16 KiB).
+    expect(log.slice(1).map((l) => l.bytes)).toEqual([4198400, 4198400, 64 * 16400 + 16]);
+  });
+
   it('a sharded index URL', async () => {
     const m = await SealedSafetensors.open(nginx.url('/sharded/model.safetensors.index.json'), key);
     try {

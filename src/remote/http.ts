@@ -7,6 +7,7 @@
  * mixes two versions of an object.
  */
 import { Agent, request, type Dispatcher } from 'undici';
+import { addonStatus } from '../backend/addon.js';
 import { WeightsealError } from '../errors.js';
 import { HEAD_BYTES, RangedObject, badResponse, changed, type RemoteContext } from './object.js';
 import { redactUrl } from './redact.js';
@@ -22,6 +23,18 @@ const HINTS: Record<number, string> = {
 };
 
 type Headers = Record<string, string | string[] | undefined>;
+
+/**
+ * Copies a body chunk into slot memory. Slots are SharedArrayBuffer views, and V8's
+ * TypedArray.set into shared memory copies with relaxed atomics: measured in a remote open on
+ * this project's 2-core machine, 0.5-0.7 CPU s per GB, against 0.2-0.3 for the addon's memcpy
+ * (glibc) on the same chunks. Small chunks are not worth the call.
+ */
+const nativeCopy = addonStatus().addon?.memcpy ?? null;
+function copyChunk(dst: Uint8Array, at: number, chunk: Uint8Array): void {
+  if (nativeCopy !== null && chunk.length >= 4096) nativeCopy(dst.subarray(at, at + chunk.length), chunk);
+  else dst.set(chunk, at);
+}
 
 function header(h: Headers, name: string): string | null {
   const v = h[name];
@@ -231,7 +244,7 @@ export class HttpObject extends RangedObject {
         if (at + chunk.length > dst.length) {
           throw badResponse(this.name, `the body is longer than the ${dst.length} bytes asked for`);
         }
-        dst.set(chunk, at);
+        copyChunk(dst, at, chunk);
         at += chunk.length;
         got(chunk.length);
       }
