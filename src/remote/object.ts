@@ -136,6 +136,13 @@ export function changed(name: string, what: string): WeightsealError {
     'load it again once it is no longer being replaced', { path: name });
 }
 
+/** A Retry-After longer than the caller allows: fail now, saying how long was asked. */
+export function retryAfterTooLong(name: string, what: string, cause: Error, waitMs: number, maxMs: number): WeightsealError {
+  return new WeightsealError('ERR_IO', `cannot ${what}: ${cause.message}, and it asked to retry after ` +
+    `${Math.ceil(waitMs / 1000)} s, longer than retry.maxRetryAfterMs (${maxMs} ms); try again later or raise ` +
+    'retry.maxRetryAfterMs', { path: name, cause });
+}
+
 export abstract class RangedObject {
   /** scheme://host/path: safe to show. */
   readonly name: string;
@@ -236,7 +243,8 @@ export abstract class RangedObject {
         if (!(e instanceof Transient)) throw e;
         if (attempt >= policy.retries) throw this.exhausted(position, length, attempt + 1, e);
         if (e.retryAfterMs !== null && e.retryAfterMs > policy.maxRetryAfterMs) {
-          throw this.exhausted(position, length, attempt + 1, e);
+          throw retryAfterTooLong(this.name, `read ${this.name} (bytes ${position}-${position + length - 1})`,
+            this.ctx.redactor.cause(e), e.retryAfterMs, policy.maxRetryAfterMs);
         }
         await sleep(backoff(policy, attempt, e.retryAfterMs), signal);
         attempt++;
