@@ -22,7 +22,8 @@ import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { SEALED_CHUNK_BYTES, HEADER_BYTES } from '../src/cobblestone.js';
 import { closePool } from '../src/pipeline/pool.js';
-import { DEFAULT_SLOT_BYTES } from '../src/pipeline/options.js';
+import { DEFAULT_SLOT_BYTES, resolveTuning, slotRingBytes } from '../src/pipeline/options.js';
+import { remoteTuning } from '../src/remote/tuning.js';
 import { buildHeader } from '../src/safetensors/header.js';
 import { SealedSafetensors, bounce, seal, sealFile } from '../src/index.js';
 import { Nginx } from './nginx.js';
@@ -49,6 +50,14 @@ export interface RemoteRow {
   openCpuPerGB: number;
   downloadPeakRssMiB: number;
   openPeakRssMiB: number;
+  /** The open's slot ring (input and output of every slot): its bound on memory in flight. */
+  openRingMiB: number;
+}
+
+/** Bytes of the slot ring an open at `connections` allocates (src/remote/tuning.ts). */
+function ringMiB(connections: number): number {
+  const t = remoteTuning(resolveTuning({}), { connections });
+  return (t.inflight * slotRingBytes(t.slotBytes)) / MiB;
 }
 
 interface Timed {
@@ -225,6 +234,7 @@ async function main(): Promise<void> {
         openCpuPerGB: cpu(o),
         downloadPeakRssMiB: Math.max(...d.map((x) => x.peakRssMiB)),
         openPeakRssMiB: Math.max(...o.map((x) => x.peakRssMiB)),
+        openRingMiB: ringMiB(c),
       };
       rows.push(row);
       log(`connections ${c}: download ${fmt(row.downloadGbps)} GB/s, open ${fmt(row.openGbps)} GB/s, ` +
@@ -248,9 +258,9 @@ async function main(): Promise<void> {
     await closePool();
   }
   const header = ['connections', 'plain download GB/s', 'open GB/s', 'open / download', 'first open GB/s',
-    'download CPU s/GB', 'open CPU s/GB', 'download peak RSS MiB', 'open peak RSS MiB'];
+    'download CPU s/GB', 'open CPU s/GB', 'open slot ring MiB', 'download peak RSS MiB', 'open peak RSS MiB'];
   const cells = rows.map((r) => [r.connections, fmt(r.downloadGbps), fmt(r.openGbps), `${r.ratio.toFixed(2)}x`,
-    fmt(r.firstOpenGbps), r.downloadCpuPerGB.toFixed(2), r.openCpuPerGB.toFixed(2),
+    fmt(r.firstOpenGbps), r.downloadCpuPerGB.toFixed(2), r.openCpuPerGB.toFixed(2), r.openRingMiB.toFixed(0),
     r.downloadPeakRssMiB.toFixed(0), r.openPeakRssMiB.toFixed(0)]);
   const readLine = tensorRead ? `read("${tensorRead.tensor}"): ${tensorRead.bytesFetched} bytes fetched in ` +
     `${tensorRead.requests} requests for a ${tensorRead.byteLength}-byte tensor ` +
@@ -262,7 +272,8 @@ async function main(): Promise<void> {
     const md = `Remote load (\`npm run bench:remote\`): a ${(sealedSize / GiB).toFixed(2)} GiB sealed model served ` +
       `by nginx on loopback, ${machineLine()}. Sealed bytes per second, median of ${rounds} rounds that time ` +
       'download and open back to back; "first open" is the untimed warm-up open, which also allocates and first-touches ' +
-      `that connection count's slot ring.\n\n${markdownTable(header, cells)}\n\n${readLine}\n\n${limits}`;
+      'that connection count\'s slot ring. Peak RSS is of the whole process, slot rings cached by earlier opens included; ' +
+      `the slot ring column is what one open holds in flight.\n\n${markdownTable(header, cells)}\n\n${readLine}\n\n${limits}`;
     console.log(`\nwrote ${writeBenchmarksSection('remote', md)}`);
   }
 }
