@@ -318,6 +318,33 @@ function report(rows: PipelineRow[], oneCore: Record<string, OneCore>, streamByt
   return { text, markdown, readme };
 }
 
+/**
+ * For the README: what one core sustains on each path, from the in-cache kernel figure down
+ * to the inputs users pass, and the cores 64 GB/s (PCIe Gen5 x16) would take at that rate.
+ * Cores do not add up perfectly (DRAM is shared); the all-cores rows above say how far they do.
+ */
+function perCoreReadme(rows: PipelineRow[], oneCore: Record<string, OneCore>, inputs: InputRow[]): string {
+  const kernel = rows.find((r) => r.phase === 'memory' && r.backend.startsWith('native') && r.threads === 1)?.backend;
+  const slower = (a: number | undefined, b: number | undefined) => Math.min(a ?? Infinity, b ?? Infinity);
+  const body: (string | number)[][] = [];
+  const add = (what: string, gbps: number) => {
+    if (Number.isFinite(gbps) && gbps > 0) body.push([what, fmt(gbps), coresNeeded(gbps, 64)]);
+  };
+  if (kernel) {
+    add(`${kernel} kernel alone, one warm 4 MiB slot (in cache)`,
+      slower(oneCore[`${kernel} seal`]?.warm, oneCore[`${kernel} open`]?.warm));
+    const mem = rows.filter((r) => r.phase === 'memory' && r.backend === kernel && r.threads === 1 && r.op !== 'copy');
+    add('pipeline over a shared buffer in DRAM', Math.min(...mem.map((r) => r.gbps)));
+  }
+  const one = (phase: string, what: string) => inputs.find((r) => r.phase === phase && r.what === what && r.threads === 1)?.gbps;
+  add('ordinary Buffer, seal/open into', slower(one('ordinary', 'seal into'), one('ordinary', 'open into')));
+  add('ordinary Buffer, bounce open', one('ordinary', 'bounce open') ?? NaN);
+  add('page-cached sealed file, bounce open', one('file', 'bounce open') ?? NaN);
+  add('page-cached sealed file, SealedSafetensors.stream()', one('file', 'stream(), sealed file') ?? NaN);
+  return 'One core on each path (the slower of seal and open where both run), and the cores 64 GB/s ' +
+    'would take at that rate:\n\n' + markdownTable(['path, one thread', 'GB/s per core', 'cores for 64 GB/s'], body) + '\n';
+}
+
 /** The issue 11 targets as tables: each row next to its baseline from this run. */
 function targetsReport(inputs: InputRow[], small: SmallRow[], start: StartupRow): { text: string; markdown: string } {
   const ratio = (r: number | null) => (r === null ? '-' : `${r.toFixed(2)}x`);
@@ -429,7 +456,8 @@ async function main(): Promise<void> {
   if (mayWriteDocs(flags)) {
     console.log(`\nwrote ${writeBenchmarksSection('pipeline-inputs', targets.markdown)}`);
     console.log(`\nwrote ${writeBenchmarksSection('pipeline', markdown)}`);
-    console.log(`wrote ${writeBenchmarksSection('readme-pipeline', readme, 'README.md')}`);
+    console.log(`wrote ${writeBenchmarksSection('readme-pipeline', `${readme}\n${perCoreReadme(rows, oneCore, inputs)}`,
+      'README.md')}`);
   }
 }
 

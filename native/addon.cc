@@ -8,6 +8,7 @@
 #include "hkdf.h"
 #include "cpu.h"
 #include "memfd.h"
+#include "message.h"
 
 namespace {
 
@@ -20,7 +21,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("info", Napi::Function::New<ws::Info>(env, "info"));
   exports.Set("selfTest", Napi::Function::New<ws::SelfTest>(env, "selfTest"));
   exports.Set("viewsOverlap", Napi::Function::New<ws::ViewsOverlap>(env, "viewsOverlap"));
-  if (ws::hkdf_available()) exports.Set("DerivedKeys", ws::DerivedKeys::Define(env));
+  if (ws::hkdf_available()) {
+    exports.Set("DerivedKeys", ws::DerivedKeys::Define(env));
+    exports.Set("sealMessage", Napi::Function::New<ws::SealMessage>(env, "sealMessage"));
+    exports.Set("openMessage", Napi::Function::New<ws::OpenMessage>(env, "openMessage"));
+  }
   exports.Set("memfdCreate", Napi::Function::New<ws::MemfdCreate>(env, "memfdCreate"));
   exports.Set("memfdSeal", Napi::Function::New<ws::MemfdSeal>(env, "memfdSeal"));
   exports.Set("memfdSeals", Napi::Function::New<ws::MemfdSeals>(env, "memfdSeals"));

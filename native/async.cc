@@ -18,6 +18,7 @@
 #include "binding.h"
 #include "cpu.h"
 #include "gcm.h"
+#include "key_memory.h"
 
 namespace ws {
 
@@ -82,8 +83,7 @@ struct Job {
 
   void DropKey() {
     if (!key) return;
-    secure_wipe(key, sizeof(GcmKey));
-    std::free(key);
+    key_block_free(key);  // wipes it
     key = nullptr;
   }
 };
@@ -270,7 +270,7 @@ Napi::Value ThreadPool::Run(const Napi::CallbackInfo& info) {
       return Reject(env, err);
     }
     job->kernel = k->kernel();
-    job->key = static_cast<GcmKey*>(std::aligned_alloc(alignof(GcmKey), sizeof(GcmKey)));
+    job->key = static_cast<GcmKey*>(key_block_alloc(sizeof(GcmKey)));
     if (!job->key) {
       delete job;
       return Reject(env, "out of memory");

@@ -10,6 +10,7 @@
 
 #include "cpu.h"
 #include "gcm.h"
+#include "key_memory.h"
 #include "openssl_evp.h"
 #include "selftest.h"
 
@@ -112,7 +113,7 @@ NativeKey::NativeKey(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeKe
     fail(info.Env(), "kernel '" + name + "' is not available on this CPU");
     return;
   }
-  key_ = static_cast<GcmKey*>(std::aligned_alloc(alignof(GcmKey), sizeof(GcmKey)));
+  key_ = static_cast<GcmKey*>(key_block_alloc(sizeof(GcmKey)));
   if (!key_) {
     Napi::Error::New(info.Env(), "weightseal native: out of memory").ThrowAsJavaScriptException();
     return;
@@ -126,8 +127,7 @@ NativeKey::~NativeKey() { Release(); }
 
 void NativeKey::Release() {
   if (!key_) return;
-  secure_wipe(key_, sizeof(GcmKey));
-  std::free(key_);
+  key_block_free(key_);  // wipes it
   key_ = nullptr;
 }
 

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "gcm.h"
+#include "key_memory.h"
 #include "hkdf.h"
 
 namespace ws {
@@ -12,8 +13,13 @@ namespace {
 // Random tag: napi_check_object_type_tag tells a DerivedKeys from any other wrapped object.
 constexpr napi_type_tag kDerivedTag = {0x8d3f0a2b6c714e59ULL, 0xb21e47c09a5d3f68ULL};
 
-// Any ArrayBufferView's bytes (TypedArray of any element type, or DataView), by the data
-// pointer Node-API reports, which is right for SharedArrayBuffer memory too.
+Napi::Value type_error(Napi::Env env, const char* msg) {
+  Napi::TypeError::New(env, std::string("weightseal native: ") + msg).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+}  // namespace
+
 bool view_bytes(const Napi::Value& v, uint8_t** p, size_t* n) {
   napi_env env = v.Env();
   void* data = nullptr;
@@ -36,13 +42,6 @@ bool view_bytes(const Napi::Value& v, uint8_t** p, size_t* n) {
   *p = static_cast<uint8_t*>(data);
   return true;
 }
-
-Napi::Value type_error(Napi::Env env, const char* msg) {
-  Napi::TypeError::New(env, std::string("weightseal native: ") + msg).ThrowAsJavaScriptException();
-  return env.Undefined();
-}
-
-}  // namespace
 
 Napi::Function DerivedKeys::Define(Napi::Env env) {
   return DefineClass(env, "DerivedKeys", {InstanceMethod<&DerivedKeys::WriteKey>("writeKey"),
@@ -67,7 +66,7 @@ DerivedKeys::DerivedKeys(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Deri
     type_error(env, "DerivedKeys: bad argument sizes");
     return;
   }
-  okm_ = static_cast<uint8_t*>(std::aligned_alloc(64, kHkdfMaxOut));
+  okm_ = static_cast<uint8_t*>(key_block_alloc(kHkdfMaxOut));
   if (!okm_) {
     Napi::Error::New(env, "weightseal native: out of memory").ThrowAsJavaScriptException();
     return;
@@ -90,8 +89,7 @@ DerivedKeys::~DerivedKeys() { Release(); }
 
 void DerivedKeys::Release() {
   if (!okm_) return;
-  secure_wipe(okm_, kHkdfMaxOut);
-  std::free(okm_);
+  key_block_free(okm_);  // wipes it
   okm_ = nullptr;
   key_len_ = 0;
 }

@@ -32,6 +32,10 @@ class DerivedKeys : public Napi::ObjectWrap<DerivedKeys> {
   size_t key_len_ = 0;
 };
 
+// Any ArrayBufferView's bytes (TypedArray of any element type, or DataView), by the data
+// pointer Node-API reports, which is right for SharedArrayBuffer memory too.
+bool view_bytes(const Napi::Value& v, uint8_t** p, size_t* n);
+
 // viewsOverlap(a, b) -> boolean: whether two ArrayBufferViews share a byte of memory, by
 // address, so two SharedArrayBuffer objects over one memory (postMessage) are caught.
 Napi::Value ViewsOverlap(const Napi::CallbackInfo& info);

@@ -152,11 +152,13 @@ export function randomSalt(): Uint8Array {
 export function checkCommitment(expected: Uint8Array, got: Uint8Array): void {
   let diff = expected.length ^ got.length;
   for (let i = 0; i < expected.length; i++) diff |= expected[i]! ^ (got[i] ?? 0);
-  if (diff !== 0) {
-    throw new WeightsealError('ERR_WRONG_KEY_OR_CONTEXT',
-      'key commitment mismatch: this message was sealed under a different key, suite or context ' +
-        '(or its header was modified); check the key and the context it was sealed with');
-  }
+  if (diff !== 0) throw wrongKeyOrContext();
+}
+
+export function wrongKeyOrContext(): WeightsealError {
+  return new WeightsealError('ERR_WRONG_KEY_OR_CONTEXT',
+    'key commitment mismatch: this message was sealed under a different key, suite or context ' +
+      '(or its header was modified); check the key and the context it was sealed with');
 }
 
 /** Number of chunks for a plaintext length: the final chunk is always short, maybe empty. */

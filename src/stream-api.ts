@@ -27,6 +27,7 @@ import { withPath } from './error-path.js';
 import { checkBytes, checkIndex, describe, overlaps } from './validate.js';
 import { RangedObject, isRemoteUrl, remoteByteSource, type RemoteOptions } from './remote/open.js';
 import { remoteTuning } from './remote/tuning.js';
+import { canShrink, pinForThreads } from './pipeline/pin.js';
 
 export type { PipelineOptions } from './pipeline/options.js';
 export type { FileResult } from './io/files.js';
@@ -79,6 +80,9 @@ function prepare(key: unknown, opts: unknown, allowed: readonly string[] = PIPEL
  * have been written, so a failure wipes that much and no more.
  */
 function collect(into: Uint8Array | null): Sink & { result: Uint8Array | null; end: number } {
+  // The caller's `into` is written in place by the addon's threads (a fresh output is ours
+  // alone until the call returns, so it stays transferable).
+  if (into) pinForThreads(into.buffer);
   const sink = {
     result: into,
     end: 0,
@@ -116,6 +120,10 @@ function intoArg(into: unknown, length: number, input: Uint8Array, what: string)
       `size it with ${what === 'sealed length' ? 'sealedSize(plaintext.length)' : 'plaintextSize(sealed.length)'}`);
   }
   if (overlaps(out, input)) throw invalidArg('into must not overlap the input; pass a separate buffer');
+  if (canShrink(out.buffer)) {
+    throw invalidArg('into must not be a resizable ArrayBuffer (it could shrink while the addon\'s threads write it); ' +
+      'pass a fixed-length buffer, e.g. new Uint8Array(n)');
+  }
   return out;
 }
 
@@ -143,7 +151,9 @@ async function whole(mode: Mode, key: unknown, input: unknown, name: string, opt
   }
   if (tuning.signal?.aborted) throw aborted(tuning.signal);
   const limit = inlineBytes();
-  if (bytes.length <= (mode === 'seal' ? limit : sealedLength(limit)) && runsInline(mode, bytes.length, tuning)) {
+  // runsInline takes what a stream would carry: the plaintext, or the sealed body after the header.
+  const body = mode === 'seal' ? bytes.length : Math.max(0, bytes.length - HEADER_BYTES);
+  if (bytes.length <= (mode === 'seal' ? limit : sealedLength(limit)) && runsInline(mode, body, tuning)) {
     const out = await wholeInline(mode, keys, tuning, bytes, into);
     return given instanceof Uint8Array ? given : out;
   }

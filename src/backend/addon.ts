@@ -56,6 +56,15 @@ export interface Addon {
   /** Absent when the process exports no OpenSSL HMAC: derivation then runs in JS. */
   DerivedKeys?: new (inputKey: Uint8Array, info: Uint8Array, keyBytes: number, baseNonceOut: Uint8Array,
     commitmentOut: Uint8Array) => DerivedKeysHandle;
+  /**
+   * A whole small message in one call (native/message.cc), present with DerivedKeys. Seal
+   * writes commitment and chunks after the salt the caller put in out; open returns -1 (all
+   * verified), -2 (commitment mismatch) or the first failing chunk (out then all zero).
+   */
+  sealMessage?(inputKey: Uint8Array, info: Uint8Array, keyBytes: number, kernel: string, plaintext: Uint8Array,
+    out: Uint8Array): void;
+  openMessage?(inputKey: Uint8Array, info: Uint8Array, keyBytes: number, kernel: string, sealed: Uint8Array,
+    out: Uint8Array): number;
   /** Whether two views share a byte of memory, by address (older builds lack it). */
   viewsOverlap?(a: ArrayBufferView, b: ArrayBufferView): boolean;
   OpensslGcm: new (key: Uint8Array, encrypt: boolean) => OpensslGcmHandle;

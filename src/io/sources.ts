@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import { WeightsealError, invalidArg } from '../errors.js';
 import type { Region } from '../pipeline/pool.js';
 import { checkBytes, describe, isLiveView } from '../validate.js';
+import { canShrink, pinForThreads } from '../pipeline/pin.js';
 import { ReadableFile, isFileHandle } from './read-file.js';
 
 export { isFileHandle } from './read-file.js';
@@ -75,6 +76,8 @@ export class MemorySource implements ByteSource {
     this.#live();
     // Workers read SharedArrayBuffer memory in place; anything else is copied into slots.
     if (shared && !(this.bytes.buffer instanceof SharedArrayBuffer)) return null;
+    if (canShrink(this.bytes.buffer)) return null; // copied into the ring instead (pipeline/pin.ts)
+    pinForThreads(this.bytes.buffer); // read in place across awaits, by other threads
     return { buf: this.bytes.buffer, off: this.bytes.byteOffset + position, len: Math.min(len, this.size - position) };
   }
 
