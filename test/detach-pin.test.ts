@@ -22,7 +22,7 @@ describe('memory lent to the threads stays attached', () => {
   it.skipIf(!nativePoolAvailable())('a transfer of the input during seal leaves it attached and the result right', async () => {
     const pt = filled(N, 7);
     const pending = seal(KEY, pt, { threads: 2 });
-    const moved = structuredClone(pt.buffer, { transfer: [pt.buffer] }); // copies instead of moving
+    const moved = structuredClone(pt.buffer, { transfer: [pt.buffer as ArrayBuffer] }); // copies instead of moving
     expect(pt.byteLength).toBe(N);
     expect(moved.byteLength).toBe(N);
     const back = await open(KEY, await pending);
@@ -34,7 +34,7 @@ describe('memory lent to the threads stays attached', () => {
   it.skipIf(nativePoolAvailable())('without the addon a transferred input is ERR_INVALID_ARG', async () => {
     const pt = filled(N, 7);
     const pending = seal(KEY, pt, { threads: 2 });
-    structuredClone(pt.buffer, { transfer: [pt.buffer] });
+    structuredClone(pt.buffer, { transfer: [pt.buffer as ArrayBuffer] });
     expect(pt.byteLength).toBe(0);
     await expect(pending).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
   });
@@ -43,7 +43,7 @@ describe('memory lent to the threads stays attached', () => {
     const sealed = await seal(KEY, filled(N, 9));
     const into = new Uint8Array(plaintextSize(sealed.length));
     const pending = open(KEY, sealed, { threads: 2, into });
-    structuredClone(into.buffer, { transfer: [into.buffer] });
+    structuredClone(into.buffer, { transfer: [into.buffer as ArrayBuffer] });
     expect(await pending).toBe(into);
     expect(into.byteLength).toBe(N);
     expect(into.every((b) => b === 9)).toBe(true);
@@ -51,7 +51,7 @@ describe('memory lent to the threads stays attached', () => {
 
   it('fresh outputs stay transferable: they are never lent to anyone before they are returned', async () => {
     const out = await open(KEY, await seal(KEY, filled(N, 1)));
-    structuredClone(out.buffer, { transfer: [out.buffer] });
+    structuredClone(out.buffer, { transfer: [out.buffer as ArrayBuffer] });
     expect(out.byteLength).toBe(0);
   });
 
