@@ -7,8 +7,8 @@
  * mixes two versions of an object.
  */
 import { Agent, request, type Dispatcher } from 'undici';
-import { addonStatus } from '../backend/addon.js';
 import { WeightsealError } from '../errors.js';
+import { copyChunk } from './copy.js';
 import { HEAD_BYTES, RangedObject, badResponse, changed, type RemoteContext } from './object.js';
 import { redactUrl } from './redact.js';
 import { RETRY_STATUS, Transient, parseRetryAfter } from './retry.js';
@@ -23,18 +23,6 @@ const HINTS: Record<number, string> = {
 };
 
 type Headers = Record<string, string | string[] | undefined>;
-
-/**
- * Copies a body chunk into slot memory. Slots are SharedArrayBuffer views, and V8's
- * TypedArray.set into shared memory copies with relaxed atomics: measured in a remote open on
- * this project's 2-core machine, 0.5-0.7 CPU s per GB, against 0.2-0.3 for the addon's memcpy
- * (glibc) on the same chunks. Small chunks are not worth the call.
- */
-const nativeCopy = addonStatus().addon?.memcpy ?? null;
-function copyChunk(dst: Uint8Array, at: number, chunk: Uint8Array): void {
-  if (nativeCopy !== null && chunk.length >= 4096) nativeCopy(dst.subarray(at, at + chunk.length), chunk);
-  else dst.set(chunk, at);
-}
 
 function header(h: Headers, name: string): string | null {
   const v = h[name];

@@ -7,6 +7,7 @@
  */
 import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { WeightsealError, invalidArg } from '../errors.js';
+import { copyChunk } from './copy.js';
 import { HEAD_BYTES, RangedObject, badResponse, changed, type RemoteContext } from './object.js';
 import { redactUrl } from './redact.js';
 import { RETRY_STATUS, Transient, aborted, parseRetryAfter } from './retry.js';
@@ -177,7 +178,7 @@ export class S3Object extends RangedObject {
     try {
       for await (const chunk of body as AsyncIterable<Uint8Array>) {
         if (at + chunk.length > dst.length) throw badResponse(this.name, `the body is longer than the ${dst.length} bytes asked for`);
-        dst.set(chunk, at);
+        copyChunk(dst, at, chunk);
         at += chunk.length;
         got(chunk.length);
       }
