@@ -169,7 +169,7 @@ function limitsParagraph(rows: RemoteRow[], cipher: { cpuPerGB: number; gbps: nu
       `${fmt(cipher.gbps)} GB/s)` : '') +
     `. Where the cores are the limit, open can reach about download x ${d.toFixed(2)} / ${o.toFixed(2)} = ` +
     `${(d / o).toFixed(2)}x; over a real link the download is bound by the network instead and this CPU is spent ` +
-    `while waiting for it. Per-round ratios (${rounds} rounds; connections ${rows.map((r) => r.connections).join(', ')}): ` +
+    `while waiting for it. Per-round ratios (${rounds} round${rounds === 1 ? '' : 's'}; connections ${rows.map((r) => r.connections).join(', ')}): ` +
     `${spread}.`;
 }
 
@@ -270,7 +270,7 @@ async function main(): Promise<void> {
   if (flags.json) writeJson(flags.json, { machine: machineLine(), sealedBytes: sealedSize, rounds, rows, tensorRead, cipher });
   if (writeMarkdown) {
     const md = `Remote load (\`npm run bench:remote\`): a ${(sealedSize / GiB).toFixed(2)} GiB sealed model served ` +
-      `by nginx on loopback, ${machineLine()}. Sealed bytes per second, median of ${rounds} rounds that time ` +
+      `by nginx on loopback, ${machineLine()}. Sealed bytes per second, median of ${rounds} round${rounds === 1 ? '' : 's'} that time ` +
       'download and open back to back; "first open" is the untimed warm-up open, which also allocates and first-touches ' +
       'that connection count\'s slot ring. Peak RSS is of the whole process, slot rings cached by earlier opens included; ' +
       `the slot ring column is what one open holds in flight.\n\n${markdownTable(header, cells)}\n\n${readLine}\n\n${limits}`;
