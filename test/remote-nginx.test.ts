@@ -4,8 +4,12 @@
  * saying why, where nginx is not installed; CI (.ci/run) installs it, and fails without it.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { same } from './helpers/bytes.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../src/cli/program.js';
 import { sealInline } from '../src/format.js';
 import { SealedSafetensors, bounce } from '../src/index.js';
 import { safetensorsBytes, type FixtureTensor } from './fixtures/safetensors.js';
@@ -23,13 +27,12 @@ describe.skipIf(skip)('nginx on loopback', () => {
   let nginx: Nginx;
   const { bytes: plain, data } = safetensorsBytes(MODEL, { format: 'pt' }, 5);
   const sealed = sealInline(key, plain);
+  const shardPlain = [safetensorsBytes(MODEL.slice(0, 5), {}, 6).bytes, safetensorsBytes(MODEL.slice(5), {}, 7).bytes];
   beforeAll(async () => {
     nginx = await Nginx.start();
     await nginx.put('/model.safetensors', sealed);
-    const a = safetensorsBytes(MODEL.slice(0, 5), {}, 6);
-    const b = safetensorsBytes(MODEL.slice(5), {}, 7);
-    await nginx.put('/sharded/model-00001-of-00002.safetensors', sealInline(key, a.bytes));
-    await nginx.put('/sharded/model-00002-of-00002.safetensors', sealInline(key, b.bytes));
+    await nginx.put('/sharded/model-00001-of-00002.safetensors', sealInline(key, shardPlain[0]!));
+    await nginx.put('/sharded/model-00002-of-00002.safetensors', sealInline(key, shardPlain[1]!));
     const weight_map: Record<string, string> = {};
     MODEL.forEach((t, i) => { weight_map[t.name] = i < 5 ? 'model-00001-of-00002.safetensors' : 'model-00002-of-00002.safetensors'; });
     await nginx.put('/sharded/model.safetensors.index.json', sealInline(key, new TextEncoder().encode(JSON.stringify({ weight_map }))));
@@ -92,6 +95,25 @@ describe.skipIf(skip)('nginx on loopback', () => {
       expect(names).toEqual(MODEL.map((t) => t.name));
     } finally {
       await m.close();
+    }
+  });
+
+  it('weightseal verify <sharded index URL> authenticates the index and every shard', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'weightseal-nginx-key-'));
+    try {
+      await writeFile(join(dir, 'k.key'), key);
+      let out = '';
+      const code = await runCli(['verify', nginx.url('/sharded/model.safetensors.index.json'), '--key-file',
+        join(dir, 'k.key'), '--json'], { out: (t) => { out += t; }, err: () => {} });
+      expect(code).toBe(0);
+      const j = JSON.parse(out);
+      expect(j).toMatchObject({ ok: true, authenticated: true });
+      expect(j.shards.map((x: { path: string }) => x.path)).toEqual([
+        nginx.url('/sharded/model-00001-of-00002.safetensors'), nginx.url('/sharded/model-00002-of-00002.safetensors')]);
+      // Every shard opened to its end: all of its plaintext came out.
+      expect(j.bytesOut).toBe(shardPlain.reduce((n, p) => n + p.length, 0));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
