@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli/program.js';
 import { sealInline } from '../src/format.js';
-import { SMALL_MODEL, safetensorsBytes } from './fixtures/safetensors.js';
+import { SealedSafetensors } from '../src/index.js';
+import { SMALL_MODEL, safetensorsBytes, type FixtureTensor } from './fixtures/safetensors.js';
 import { same } from './helpers/bytes.js';
 import { RangeServer } from './helpers/range-server.js';
 
@@ -18,6 +19,16 @@ const TOKEN = 'Bearer cli-secret-token-98765';
 const QUERY = '?X-Amz-Signature=cafe0123456789signature&X-Amz-Credential=AKIACLISECRET';
 const key = new Uint8Array(randomBytes(32));
 const { bytes: plain } = safetensorsBytes(SMALL_MODEL, { format: 'pt' });
+/** A sharded checkpoint: two sealed shards and a sealed index beside them. */
+const SHARDED: FixtureTensor[] = Array.from({ length: 6 }, (_, i) => ({ name: `layers.${i}.weight`, dtype: 'F32' as const,
+  shape: [64, 65 + i] }));
+const plainA = safetensorsBytes(SHARDED.slice(0, 3), {}, 21).bytes;
+const plainB = safetensorsBytes(SHARDED.slice(3), {}, 22).bytes;
+const shardA = sealInline(key, plainA);
+const shardB = sealInline(key, plainB);
+const weightMap = Object.fromEntries(SHARDED.map((t, i) => [t.name, i < 3 ? 'model-00001-of-00002.safetensors' :
+  'model-00002-of-00002.safetensors']));
+const indexBytes = sealInline(key, new TextEncoder().encode(JSON.stringify({ weight_map: weightMap })));
 
 let server: RangeServer;
 let dir: string;
@@ -25,6 +36,9 @@ let keyFile: string;
 beforeAll(async () => {
   server = await RangeServer.start({ authorization: TOKEN });
   server.set('/model.safetensors', sealInline(key, plain));
+  server.set('/sharded/model.safetensors.index.json', indexBytes);
+  server.set('/sharded/model-00001-of-00002.safetensors', shardA);
+  server.set('/sharded/model-00002-of-00002.safetensors', shardB);
   dir = await mkdtemp(join(tmpdir(), 'weightseal-rcli-'));
   keyFile = join(dir, 'k.key');
   await writeFile(keyFile, key);
@@ -76,5 +90,65 @@ describe('weightseal with URL inputs', () => {
     expect(JSON.parse(r.out)).toMatchObject({ ok: false, error: { code: 'ERR_IO' } });
     expect(r.err).toContain('HTTP 403');
     noSecrets(r.out + r.err);
+  });
+});
+
+describe('weightseal verify of a sharded index by URL', () => {
+  const index = (query = QUERY) => server.url('/sharded/model.safetensors.index.json', query);
+  const auth = ['--header', `Authorization: ${TOKEN}`];
+
+  it('authenticates the index and every shard, naming each without secrets', async () => {
+    const r = await cli('verify', index(), '--key-file', keyFile, ...auth, '--json');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j).toMatchObject({ ok: true, authenticated: true, input: server.url('/sharded/model.safetensors.index.json') });
+    expect(j.shards.map((x: { path: string }) => x.path)).toEqual([
+      server.url('/sharded/model-00001-of-00002.safetensors'), server.url('/sharded/model-00002-of-00002.safetensors')]);
+    expect(j.bytesIn).toBe(shardA.length + shardB.length);
+    // Every shard was opened to its end, not only its header: all of its plaintext came out.
+    expect(j.bytesOut).toBe(plainA.length + plainB.length);
+    noSecrets(r.out + r.err);
+    const text = await cli('verify', index(), '--key-file', keyFile, ...auth);
+    expect(text.code).toBe(0);
+    expect(text.out).toContain('index and 2 shards authenticated');
+  });
+
+  it('a shard with a flipped byte in its tensor data fails ERR_AUTH_FAILED', async () => {
+    const bad = shardB.slice();
+    bad[bad.length - 100]! ^= 1;
+    server.set('/sharded/model-00002-of-00002.safetensors', bad);
+    try {
+      const r = await cli('verify', index(), '--key-file', keyFile, ...auth, '--json');
+      expect(r.code).not.toBe(0);
+      expect(JSON.parse(r.out)).toMatchObject({ ok: false, error: { code: 'ERR_AUTH_FAILED' } });
+      noSecrets(r.out + r.err);
+    } finally {
+      server.set('/sharded/model-00002-of-00002.safetensors', shardB);
+    }
+  });
+
+  it('a presigned index whose shards are refused: the 403 says the query string is not carried to shards', async () => {
+    // As S3 does: the index object is signed by its query; a shard URL resolved from it has none.
+    server.fault = (req) => (req.url?.includes('-of-00002') && !req.url.includes('?') ? { kind: 'status', status: 403 } : null);
+    try {
+      const r = await cli('verify', index(), '--key-file', keyFile, ...auth, '--json');
+      expect(r.code).toBe(3);
+      const j = JSON.parse(r.out);
+      expect(j).toMatchObject({ ok: false, error: { code: 'ERR_IO' } });
+      expect(j.error.message).toContain('HTTP 403');
+      expect(j.error.message).toContain('without its query string');
+      expect(j.error.message).toContain('s3://');
+      noSecrets(r.out + r.err);
+      const e = await SealedSafetensors.open(index(), key, { headers: { authorization: TOKEN } }).catch((x: unknown) => x);
+      expect(e).toMatchObject({ code: 'ERR_IO', status: 403 });
+      expect((e as Error).message).toContain('own presigned URL');
+      // Without a query on the index there is no presigned signature to blame: the plain 403.
+      const plainIndex = await SealedSafetensors.open(index(''), key, { headers: { authorization: TOKEN } })
+        .catch((x: unknown) => x);
+      expect(plainIndex).toMatchObject({ code: 'ERR_IO', status: 403 });
+      expect((plainIndex as Error).message).not.toContain('query string');
+    } finally {
+      server.fault = null;
+    }
   });
 });

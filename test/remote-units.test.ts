@@ -1,6 +1,7 @@
 /** The pure parts of remote loading: redaction, Retry-After and backoff, option checks, rank shares. */
 import { describe, expect, it } from 'vitest';
 import { SealedFile, bounce } from '../src/index.js';
+import { PART_BYTES, partCuts } from '../src/remote/object.js';
 import { checkRemote, isRemoteUrl } from '../src/remote/options.js';
 import { Redactor, redactUrl } from '../src/remote/redact.js';
 import { DEFAULT_RETRY, backoff, parseRetryAfter, sleep } from '../src/remote/retry.js';
@@ -25,6 +26,25 @@ describe('redaction', () => {
     const cause = r.cause(Object.assign(new Error('boom s3cr3tvalue'), { code: 'ECONNRESET' }));
     expect(cause.message).not.toContain('s3cr3tvalue');
     expect((cause as { code?: string }).code).toBe('ECONNRESET');
+  });
+});
+
+describe('splitting a read into parallel parts', () => {
+  it('cuts round(length / PART_BYTES) near-equal parts covering every byte once', () => {
+    // A 4 MiB slot of sealed records is 4,198,400 bytes: one part, not 4 MiB plus 4 KiB.
+    expect(partCuts(4_198_400)).toEqual([0, 4_198_400]);
+    expect(partCuts(1)).toEqual([0, 1]);
+    const len = 64 * PART_BYTES + 12_345;
+    const cuts = partCuts(len);
+    expect(cuts.length - 1).toBe(64);
+    expect(cuts[0]).toBe(0);
+    expect(cuts.at(-1)).toBe(len);
+    for (let k = 1; k < cuts.length; k++) {
+      const n = cuts[k]! - cuts[k - 1]!;
+      expect(n).toBeGreaterThanOrEqual(Math.floor(len / 64));
+      expect(n).toBeLessThanOrEqual(Math.ceil(len / 64));
+    }
+    expect(partCuts(Math.floor(1.6 * PART_BYTES)).length - 1).toBe(2);
   });
 });
 

@@ -9,7 +9,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { packageRoot } from '../backend/addon.js';
 import type { BackendName } from '../backend/index.js';
 import type { Suite } from '../cobblestone.js';
-import { WeightsealError, isWeightsealError } from '../errors.js';
+import { isWeightsealError } from '../errors.js';
 import { isRemoteUrl } from '../remote/open.js';
 import { isIndexUrl } from '../remote/shards.js';
 import { installSignalCleanup } from './cleanup.js';
@@ -163,14 +163,11 @@ export async function runCli(argv: string[], io: CliIO = processIO): Promise<num
       checkStdio(input, null, o);
       const { key, opts } = await keyOf(o);
       installSignalCleanup((l) => io.err(l), interrupted);
-      if (isRemoteUrl(input) && isIndexUrl(input)) {
-        throw new WeightsealError('ERR_UNSUPPORTED', 'verify of a sharded index by URL is not supported; ' +
-          'verify each shard by its URL, or copy the checkpoint locally and verify its index');
-      }
-      if (input.endsWith('.index.json')) {
+      const remote: boolean = isRemoteUrl(input);
+      if (remote ? isIndexUrl(input) : input.endsWith('.index.json')) {
         const r = await verifyIndex(input, key, { ...opts, plaintextIndex: o.plaintextIndex ?? false },
           { progress: !o.quiet && !o.json });
-        emit(o, { ...r, authenticated: true }, `${input}: OK, index and ${r.shards.length} shards authenticated ` +
+        emit(o, { ...r, authenticated: true }, `${r.input}: OK, index and ${r.shards.length} shards authenticated ` +
           `(${bytesHuman(r.bytesOut)} of plaintext in ${bytesHuman(r.bytesIn)} sealed)`);
         return;
       }

@@ -8,6 +8,7 @@
  */
 import { Agent, request, type Dispatcher } from 'undici';
 import { WeightsealError } from '../errors.js';
+import { copyChunk } from './copy.js';
 import { HEAD_BYTES, RangedObject, badResponse, changed, type RemoteContext } from './object.js';
 import { redactUrl } from './redact.js';
 import { RETRY_STATUS, Transient, parseRetryAfter } from './retry.js';
@@ -231,7 +232,7 @@ export class HttpObject extends RangedObject {
         if (at + chunk.length > dst.length) {
           throw badResponse(this.name, `the body is longer than the ${dst.length} bytes asked for`);
         }
-        dst.set(chunk, at);
+        copyChunk(dst, at, chunk);
         at += chunk.length;
         got(chunk.length);
       }

@@ -13,8 +13,22 @@ import { Transient, aborted, backoff, sleep } from './retry.js';
 
 /** Bytes fetched by the first request of every object: header, tensor table, often the whole index. */
 export const HEAD_BYTES = 64 * 1024;
-/** Largest single ranged request when one read is split across connections. */
+/**
+ * About how large each ranged request is when one read is split across connections. A read is
+ * cut into round(length / PART_BYTES) equal parts, not PART_BYTES plus a remainder: a pipeline
+ * slot (4 MiB of plaintext is 4,198,400 sealed bytes) then goes out as one request, where the
+ * remainder cut sent a 4 KiB request after every 4 MiB one, a second round trip per slot that
+ * a single connection waits out in full.
+ */
 export const PART_BYTES = 4 * 1024 * 1024;
+
+/** Offsets that cut `len` bytes into round(len / PART_BYTES) (at least 1) near-equal parts. */
+export function partCuts(len: number): number[] {
+  const parts = Math.max(1, Math.round(len / PART_BYTES));
+  const cuts: number[] = [];
+  for (let k = 0; k <= parts; k++) cuts.push(Math.floor((len * k) / parts));
+  return cuts;
+}
 
 export interface RemoteStats {
   /** Bytes received from the server(s), retries included. */
@@ -122,6 +136,13 @@ export function changed(name: string, what: string): WeightsealError {
     'load it again once it is no longer being replaced', { path: name });
 }
 
+/** A Retry-After longer than the caller allows: fail now, saying how long was asked. */
+export function retryAfterTooLong(name: string, what: string, cause: Error, waitMs: number, maxMs: number): WeightsealError {
+  return new WeightsealError('ERR_IO', `cannot ${what}: ${cause.message}, and it asked to retry after ` +
+    `${Math.ceil(waitMs / 1000)} s, longer than retry.maxRetryAfterMs (${maxMs} ms); try again later or raise ` +
+    'retry.maxRetryAfterMs', { path: name, cause });
+}
+
 export abstract class RangedObject {
   /** scheme://host/path: safe to show. */
   readonly name: string;
@@ -168,8 +189,8 @@ export abstract class RangedObject {
   }
 
   /**
-   * Fills dst with the bytes at `position` (fewer only past the end of the object); reads
-   * larger than PART_BYTES go out as parallel parts within the connection budget.
+   * Fills dst with the bytes at `position` (fewer only past the end of the object); reads of
+   * 1.5 x PART_BYTES or more go out as parallel parts within the connection budget.
    */
   async readAt(dst: Uint8Array, position: number, signal?: AbortSignal): Promise<number> {
     const len = Math.max(0, Math.min(dst.length, this.size - position));
@@ -179,10 +200,14 @@ export abstract class RangedObject {
       return len;
     }
     const sig = this.ctx.join(signal);
+    const cuts = partCuts(len);
+    if (cuts.length === 2) {
+      await this.#part(dst.subarray(0, len), position, sig);
+      return len;
+    }
     const parts: Promise<void>[] = [];
-    for (let off = 0; off < len; off += PART_BYTES) {
-      const n = Math.min(PART_BYTES, len - off);
-      parts.push(this.#part(dst.subarray(off, off + n), position + off, sig));
+    for (let k = 0; k + 1 < cuts.length; k++) {
+      parts.push(this.#part(dst.subarray(cuts[k]!, cuts[k + 1]!), position + cuts[k]!, sig));
     }
     const results = await Promise.allSettled(parts);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -218,7 +243,8 @@ export abstract class RangedObject {
         if (!(e instanceof Transient)) throw e;
         if (attempt >= policy.retries) throw this.exhausted(position, length, attempt + 1, e);
         if (e.retryAfterMs !== null && e.retryAfterMs > policy.maxRetryAfterMs) {
-          throw this.exhausted(position, length, attempt + 1, e);
+          throw retryAfterTooLong(this.name, `read ${this.name} (bytes ${position}-${position + length - 1})`,
+            this.ctx.redactor.cause(e), e.retryAfterMs, policy.maxRetryAfterMs);
         }
         await sleep(backoff(policy, attempt, e.retryAfterMs), signal);
         attempt++;

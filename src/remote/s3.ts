@@ -7,9 +7,10 @@
  */
 import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { WeightsealError, invalidArg } from '../errors.js';
+import { copyChunk } from './copy.js';
 import { HEAD_BYTES, RangedObject, badResponse, changed, type RemoteContext } from './object.js';
 import { redactUrl } from './redact.js';
-import { RETRY_STATUS, Transient, aborted } from './retry.js';
+import { RETRY_STATUS, Transient, aborted, parseRetryAfter } from './retry.js';
 
 /** Bucket and key of s3://bucket/key (the key percent-decoded). */
 export function parseS3Url(u: URL): { bucket: string; key: string } {
@@ -52,6 +53,19 @@ interface SdkError {
   code?: string;
   message?: string;
   $metadata?: { httpStatusCode?: number };
+  /** The raw response, a non-enumerable property the SDK puts on service errors. */
+  $response?: { headers?: Record<string, string | undefined> };
+}
+
+/**
+ * The Retry-After of the response an SDK error came from, in ms. $metadata carries only the
+ * status and request ids; the headers are on $response (smithy's deserializer middleware).
+ */
+export function sdkRetryAfter(e: SdkError): number | null {
+  const headers = e.$response?.headers;
+  if (!headers || typeof headers !== 'object') return null;
+  const name = Object.keys(headers).find((k) => k.toLowerCase() === 'retry-after');
+  return name === undefined ? null : parseRetryAfter(headers[name]);
 }
 
 /** The SDK's error as ours: Transient for what a retry may fix, a WeightsealError otherwise. */
@@ -62,7 +76,9 @@ export function s3Error(e: unknown, name: string, ctx: RemoteContext, signal: Ab
   const status = err.$metadata?.httpStatusCode;
   const cause = ctx.redactor.cause(e);
   if (status === 412 || err.name === 'PreconditionFailed') return changed(name, 'its ETag no longer matches (HTTP 412)');
-  if (status !== undefined && RETRY_STATUS.has(status)) return new Transient(`HTTP ${status} ${cause.message}`);
+  if (status !== undefined && RETRY_STATUS.has(status)) {
+    return new Transient(`HTTP ${status} ${cause.message}`, sdkRetryAfter(err));
+  }
   if (status === undefined && /Region is missing/i.test(err.message ?? '')) {
     return invalidArg('no AWS region: set AWS_REGION, a profile region, or pass s3: { region }');
   }
@@ -162,7 +178,7 @@ export class S3Object extends RangedObject {
     try {
       for await (const chunk of body as AsyncIterable<Uint8Array>) {
         if (at + chunk.length > dst.length) throw badResponse(this.name, `the body is longer than the ${dst.length} bytes asked for`);
-        dst.set(chunk, at);
+        copyChunk(dst, at, chunk);
         at += chunk.length;
         got(chunk.length);
       }

@@ -4,6 +4,7 @@
  * resolves a relative link, and never outside the index's directory. The index's query string
  * (a presigned signature) is not carried over: each object is signed for itself.
  */
+import { WeightsealError } from '../errors.js';
 import { bad, MAX_HEADER_BYTES } from '../safetensors/header.js';
 import { parseIndex, type IndexOptions, type ShardIndex } from '../safetensors/sharded.js';
 import type { Key } from '../safetensors/source.js';
@@ -30,6 +31,27 @@ export function resolveShardUrl(index: URL, file: string): string | null {
   u.hash = '';
   const dir = index.pathname.slice(0, index.pathname.lastIndexOf('/') + 1);
   return u.origin === index.origin && u.pathname.startsWith(dir) ? u.href : null;
+}
+
+/**
+ * A shard refused with 401/403 when the index URL carried a query string: most likely a
+ * presigned index, whose signature covers the index object only, so the shard URLs resolved
+ * from it (which drop the query) are unsigned. The error then says so and what to do; any
+ * other error is returned as it was.
+ */
+export function shardAccessError(e: unknown, index: string | URL): unknown {
+  if (!(e instanceof WeightsealError) || e.code !== 'ERR_IO' || (e.status !== 401 && e.status !== 403)) return e;
+  let query = false;
+  try {
+    query = new URL(index).search !== '';
+  } catch {
+    return e;
+  }
+  if (!query) return e;
+  return new WeightsealError('ERR_IO', `${e.message}. This shard's URL was resolved relative to the index URL, ` +
+    'without its query string (a presigned signature covers one object only): open each shard by its own ' +
+    'presigned URL, use s3://bucket/key with credentials, or pass credentials as headers (--header) that the ' +
+    'server accepts for every object', { path: e.path, status: e.status, cause: e });
 }
 
 export async function openRemoteIndex(url: string | URL, key: Key | null, opts: IndexOptions,

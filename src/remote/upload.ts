@@ -14,7 +14,7 @@ import type { ByteSource } from '../io/sources.js';
 import { runPipeline, type Keys, type Tuning } from '../pipeline/engine.js';
 import type { RemoteContext } from './object.js';
 import { checkRemote, type RemoteOptions } from './options.js';
-import { RemoteContext as Context } from './object.js';
+import { RemoteContext as Context, retryAfterTooLong } from './object.js';
 import { redactUrl } from './redact.js';
 import { Transient, aborted, backoff, sleep } from './retry.js';
 import { parseS3Url, s3Client, s3Error } from './s3.js';
@@ -46,6 +46,10 @@ async function withRetries<T>(ctx: RemoteContext, name: string, what: string, si
       const err = s3Error(e, name, ctx, signal, what);
       if (signal.aborted) throw aborted(signal);
       if (!(err instanceof Transient)) throw err;
+      // A Retry-After longer than the caller allows fails now rather than hanging the upload.
+      if (err.retryAfterMs !== null && err.retryAfterMs > policy.maxRetryAfterMs) {
+        throw retryAfterTooLong(name, `${what} ${name}`, ctx.redactor.cause(err), err.retryAfterMs, policy.maxRetryAfterMs);
+      }
       if (attempt >= policy.retries) {
         const cause = ctx.redactor.cause(err);
         throw new WeightsealError('ERR_IO', `cannot ${what} ${name}: ${cause.message}; gave up after ` +

@@ -20,7 +20,7 @@ import { bounceSink } from '../stream-api.js';
 import { shareOf, type RankShare } from './ranks.js';
 import { RangedObject, isRemoteUrl, openRemote, remoteContext, type RemoteContext,
   type RemoteStats } from '../remote/open.js';
-import { isIndexUrl, openRemoteIndex } from '../remote/shards.js';
+import { isIndexUrl, openRemoteIndex, shardAccessError } from '../remote/shards.js';
 
 export type { TensorInfo, Dtype } from './header.js';
 
@@ -167,7 +167,9 @@ export class SealedSafetensors {
       let model: SealedSafetensors;
       if (isIndexUrl(url)) {
         const index = await openRemoteIndex(url, key, opts, ctx);
-        const opened = await Promise.all(index.shards.map((s) => open(s.path)));
+        const opened = await Promise.all(index.shards.map((s) => open(s.path).catch((e: unknown) => {
+          throw shardAccessError(e, url);
+        })));
         index.shards.forEach((s, i) => index.check(s, opened[i]!.tensors.map((t) => t.name)));
         model = new SealedSafetensors(opened, key, opts, index.metadata);
       } else {
