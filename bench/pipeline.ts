@@ -388,8 +388,11 @@ function limitsReport(inputs: InputRow[]): string {
     } else if (r.what.startsWith('stream()')) {
       const plain = row('file', 'stream(), plaintext file', r.threads);
       if (plain) {
+        const cipher = row('file', 'bounce open', r.threads);
         lines.push(`- ${name}: the same call over the unsealed file (no cipher at all) runs at ${fmt(plain.gbps)} GB/s ` +
-          'in this run: allocating and filling a fresh tensor per tensor bounds it, not the decryption.');
+          `in this run, and bounce open of the same sealed file (the cipher without tensors) at ` +
+          `${fmt(cipher?.gbps ?? NaN)}: what bounds it is handing out a tensor object per tensor (a buffer each, ` +
+          'promises, the garbage collector reclaiming the ones dropped), on the main thread.');
       }
     } else {
       lines.push(`- ${name}: short of its target; no other row of this run isolates why.`);
