@@ -24,7 +24,7 @@ import { checkOptions, inlineBytes, resolveKeys, resolveTuning, type PipelineOpt
 import { BOUNCE_KEYS, FILE_KEYS, PIPELINE_KEYS, WHOLE_KEYS } from './option-keys.js';
 import { checkKeys } from './options-check.js';
 import { withPath } from './error-path.js';
-import { freshOutput } from './output-memory.js';
+import { freshOutput, heapOutput } from './output-memory.js';
 import { checkBytes, checkIndex, describe, overlaps } from './validate.js';
 import { RangedObject, isRemoteUrl, remoteByteSource, type RemoteOptions } from './remote/open.js';
 import { remoteTuning } from './remote/tuning.js';
@@ -169,12 +169,12 @@ async function whole(mode: Mode, key: unknown, input: unknown, name: string, opt
 async function wholeInline(mode: Mode, keys: Keys, tuning: Tuning, bytes: Uint8Array,
   into: Uint8Array | null): Promise<Uint8Array> {
   if (mode === 'seal') {
-    const out = into ?? freshOutput(sealedLength(bytes.length));
+    const out = into ?? heapOutput(sealedLength(bytes.length));
     sealSmall(keys, tuning.backend, bytes, out);
     return out;
   }
   try {
-    return openSmall(keys, tuning.backend, bytes, (n) => into ?? freshOutput(n));
+    return openSmall(keys, tuning.backend, bytes, (n) => into ?? heapOutput(n));
   } catch (e) {
     // The pipeline reports these in stream order (a bad chunk before a bad length, appended data).
     if (!isWeightsealError(e, 'ERR_AUTH_FAILED') && !isWeightsealError(e, 'ERR_TRUNCATED')) throw e;
