@@ -339,7 +339,8 @@ function perCoreReadme(rows: PipelineRow[], oneCore: Record<string, OneCore>, in
   const one = (phase: string, what: string) => inputs.find((r) => r.phase === phase && r.what === what && r.threads === 1)?.gbps;
   add('ordinary Buffer, seal/open into', slower(one('ordinary', 'seal into'), one('ordinary', 'open into')));
   add('ordinary Buffer, bounce open', one('ordinary', 'bounce open') ?? NaN);
-  add('page-cached sealed file, bounce open', one('file', 'bounce open') ?? NaN);
+  add('page-cached sealed file, bounce open (file reads run on libuv threads beside the one cipher thread)',
+    one('file', 'bounce open') ?? NaN);
   add('page-cached sealed file, SealedSafetensors.stream()', one('file', 'stream(), sealed file') ?? NaN);
   return 'One core on each path (the slower of seal and open where both run), and the cores 64 GB/s ' +
     'would take at that rate:\n\n' + markdownTable(['path, one thread', 'GB/s per core', 'cores for 64 GB/s'], body) + '\n';
